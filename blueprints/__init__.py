@@ -1,0 +1,1 @@
+"""Qingyi blueprints: one package per domain (see DESIGN.md)."""

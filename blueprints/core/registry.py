@@ -1,0 +1,53 @@
+"""Places where blueprints plug into shared pages without importing each other.
+
+- nav: links in the top navigation, each shown when its `visible(user)` says so;
+- home panels: sections of the signed-in home page;
+- badges: small counters next to nav links (pending approvals, unread notifications).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: Any  # a lazy_gettext string
+    order: int = 50
+    visible: Callable[[Any], bool] = lambda user: True
+    badge: str | None = None  # name of a registered badge
+    group: str = "main"  # "main" or "admin"
+
+
+@dataclass(frozen=True)
+class HomePanel:
+    template: str
+    context: Callable[[Any], dict | None]  # return None to hide the panel for this user
+    order: int = 50
+
+
+@dataclass
+class Registry:
+    nav: list[NavItem] = field(default_factory=list)
+    panels: list[HomePanel] = field(default_factory=list)
+    badges: dict[str, Callable[[Any], int]] = field(default_factory=dict)
+
+    def add_nav(self, item: NavItem) -> None:
+        if all(existing.endpoint != item.endpoint for existing in self.nav):
+            self.nav.append(item)
+            self.nav.sort(key=lambda n: n.order)
+
+    def add_panel(self, panel: HomePanel) -> None:
+        if all(existing.template != panel.template for existing in self.panels):
+            self.panels.append(panel)
+            self.panels.sort(key=lambda p: p.order)
+
+    def add_badge(self, name: str, count: Callable[[Any], int]) -> None:
+        self.badges[name] = count
+
+
+def get_registry(app) -> Registry:  # noqa: ANN001
+    return app.extensions.setdefault("qingyi_registry", Registry())

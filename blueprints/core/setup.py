@@ -1,0 +1,202 @@
+"""Wire the shared plumbing into the app: extensions, i18n, security headers, errors, templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, g, request, session
+from flask_babel import format_date, format_datetime, format_time
+from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from . import db as _db_events  # noqa: F401  (registers connection settings)
+from .db import set_write_intent
+from .errors import register_error_handlers
+from .extensions import babel, csrf, db, limiter, login_manager, migrate
+from .registry import get_registry
+
+LOCALES = ("zh_CN", "en")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def select_locale() -> str:
+    """The user's choice, else the session's, else the browser's, else zh_CN."""
+    if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale in LOCALES:
+        return current_user.locale
+    chosen = session.get("locale")
+    if chosen in LOCALES:
+        return chosen
+    best = request.accept_languages.best_match(["zh_CN", "zh", "en"]) if request else None
+    if best == "en":
+        return "en"
+    return "zh_CN"
+
+
+def select_timezone() -> str:
+    from flask import current_app
+
+    return current_app.config["TIMEZONE"]
+
+
+def _csp(app: Flask) -> str:
+    script_src = ["'self'"]
+    htmx = app.config.get("HTMX_URL") or ""
+    parts = urlsplit(htmx)
+    if parts.scheme and parts.netloc:
+        script_src.append(f"{parts.scheme}://{parts.netloc}")
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src {' '.join(script_src)}",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def init_core(app: Flask) -> None:
+    """Start extensions and shared hooks. Blueprints are registered by app.create_app."""
+    root = Path(app.root_path)
+    if app.config.get("PROXY_FIX"):
+        hops = int(app.config["PROXY_FIX"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgres://"):
+        uri = "postgresql+psycopg://" + uri.removeprefix("postgres://")
+    elif uri.startswith("postgresql://"):
+        uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if uri.startswith("postgresql"):
+        opts = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        opts.setdefault("pool_pre_ping", True)
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(root / "migrations"))
+    csrf.init_app(app)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if app.config.get("REDIS_URL"):
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = "basic"
+    from flask_babel import lazy_gettext as _l
+
+    login_manager.login_message = _l("Please log in to continue.")
+    login_manager.login_message_category = "info"
+    register_error_handlers(app)
+    get_registry(app)
+
+    @app.before_request
+    def _mark_writes() -> None:
+        set_write_intent(request.method not in SAFE_METHODS)
+        g.htmx = request.headers.get("HX-Request") == "true"
+
+    csp = _csp(app)
+
+    @app.after_request
+    def _security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", csp)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        if request.headers.get("HX-Request"):
+            response.vary.add("HX-Request")
+        if request.endpoint == "static":
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        elif "Cache-Control" not in headers and current_user and getattr(current_user, "is_authenticated", False):
+            headers["Cache-Control"] = "private, no-store"
+        return response
+
+    @app.teardown_request
+    def _clear_writes(exc=None) -> None:  # noqa: ANN001
+        set_write_intent(False)
+
+    _template_helpers(app)
+
+
+def _static_version(app: Flask):
+    cache: dict[str, str] = {}
+
+    def static_url(filename: str) -> str:
+        from flask import url_for
+
+        version = cache.get(filename)
+        if version is None or app.debug:
+            path = Path(app.static_folder) / filename
+            version = str(int(path.stat().st_mtime)) if path.exists() else "0"
+            cache[filename] = version
+        return url_for("static", filename=filename, v=version)
+
+    return static_url
+
+
+def _template_helpers(app: Flask) -> None:
+    from .registry import get_registry
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+
+    @app.template_filter("localdt")
+    def localdt(value: datetime | None, fmt: str = "medium") -> str:
+        return format_datetime(value, fmt) if value else ""
+
+    @app.template_filter("localdate")
+    def localdate(value, fmt: str = "medium") -> str:
+        return format_date(value, fmt) if value else ""
+
+    @app.template_filter("localtime")
+    def localtime(value, fmt: str = "short") -> str:
+        return format_time(value, fmt) if value else ""
+
+    @app.template_filter("hours")
+    def hours(minutes: int | None) -> str:
+        """Integer minutes as hours with at most one decimal: 90 -> 1.5."""
+        value = (minutes or 0) / 60
+        return f"{value:.1f}".rstrip("0").rstrip(".") if value % 1 else f"{int(value)}"
+
+    static_url = _static_version(app)
+
+    @app.context_processor
+    def _globals() -> dict:
+        from flask_babel import get_locale
+
+        registry = get_registry(app)
+        user = current_user
+        nav = [item for item in registry.nav if _visible(item, user)]
+        return {
+            "nav_items": nav,
+            "badge_count": lambda name: _badge(registry, name, user),
+            "home_panels": registry.panels,
+            "static_url": static_url,
+            "current_locale": str(get_locale()),
+            "htmx_url": app.config["HTMX_URL"],
+            "htmx_integrity": app.config.get("HTMX_INTEGRITY"),
+        }
+
+
+def _visible(item, user) -> bool:
+    try:
+        return bool(item.visible(user))
+    except Exception:  # noqa: BLE001 - a broken nav predicate must not take the page down
+        return False
+
+
+def _badge(registry, name: str, user) -> int:
+    count = registry.badges.get(name)
+    if count is None or not getattr(user, "is_authenticated", False):
+        return 0
+    cache = g.setdefault("_badges", {})
+    if name not in cache:
+        cache[name] = count(user)
+    return cache[name]

@@ -1,0 +1,21 @@
+"""Organisation tree and coordinator scope."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("orgs", __name__, url_prefix="/orgs")
+
+
+def init_app(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from blueprints.core.registry import NavItem, get_registry
+
+    from . import models, routes  # noqa: F401
+    from .services import is_coordinator
+
+    app.register_blueprint(bp)
+    get_registry(app).add_nav(
+        NavItem("orgs.index", _l("Organisations"), order=80, visible=is_coordinator, group="admin")
+    )

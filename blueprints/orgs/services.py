@@ -1,0 +1,281 @@
+"""Organisation tree: scope checks, inherited settings, create / rename / move, coordinator grants."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import g, has_request_context
+
+from blueprints.core.audit import record_audit
+from blueprints.core.extensions import db
+
+from .models import (
+    DEFAULT_ROUNDING,
+    DEFAULT_STAR_THRESHOLDS,
+    DEFAULT_TARGET_HOURS,
+    CoordinatorGrant,
+    Org,
+)
+
+
+class OrgError(ValueError):
+    """A change to the tree that is not allowed; the message is shown to the user."""
+
+
+# --- scope ------------------------------------------------------------------------------------
+
+
+def coordinator_paths(user) -> list[str]:
+    """Paths of the orgs `user` coordinates (cached for the request)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return []
+    cache = g.setdefault("_coord_paths", {}) if has_request_context() else {}
+    if user.id not in cache:
+        rows = db.session.execute(
+            sa.select(Org.path)
+            .join(CoordinatorGrant, CoordinatorGrant.org_id == Org.id)
+            .where(CoordinatorGrant.user_id == user.id)
+        ).scalars()
+        cache[user.id] = sorted(set(rows))
+    return cache[user.id]
+
+
+def is_coordinator(user) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and (user.is_admin or coordinator_paths(user)))
+
+
+def can_coordinate(user, org: Org | None) -> bool:
+    """Admins everywhere; coordinators on their orgs and everything below."""
+    if org is None or not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_admin:
+        return True
+    return any(org.path.startswith(p) for p in coordinator_paths(user))
+
+
+def can_coordinate_path(user, path: str) -> bool:
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_admin or any(path.startswith(p) for p in coordinator_paths(user))
+
+
+def scope_clause(user, path_column=Org.path):
+    """A WHERE clause limiting `path_column` (an org path) to the user's coordinator scope."""
+    if getattr(user, "is_admin", False):
+        return sa.true()
+    paths = coordinator_paths(user)
+    if not paths:
+        return sa.false()
+    return sa.or_(*[path_column.startswith(p, autoescape=False) for p in paths])
+
+
+def subtree_clause(org: Org, path_column=Org.path):
+    return path_column.startswith(org.path, autoescape=False)
+
+
+def scope_roots(user) -> list[Org]:
+    """The top orgs a user may manage: every root for an admin, the granted orgs for a coordinator."""
+    if user.is_admin:
+        return list(db.session.scalars(sa.select(Org).where(Org.parent_id.is_(None)).order_by(Org.name)))
+    paths = coordinator_paths(user)
+    # hide grants that are inside another grant of the same user
+    tops = [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]
+    if not tops:
+        return []
+    return list(db.session.scalars(sa.select(Org).where(Org.path.in_(tops)).order_by(Org.name)))
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrgSettings:
+    annual_target_hours: int
+    star_thresholds: tuple[int, ...]
+    rounding_rule: str
+    min_attendance_percent: int
+    certificate_issuer: str
+
+    def star_level(self, minutes: int) -> int:
+        """0-5: how many thresholds `minutes` of service reach."""
+        hours = minutes / 60
+        return sum(1 for t in self.star_thresholds if hours >= t)
+
+
+def parse_thresholds(text: str) -> tuple[int, ...]:
+    """'100, 300,600,1000,1500' -> (100, 300, 600, 1000, 1500); raises ValueError when not 5 rising numbers."""
+    values = tuple(int(part) for part in text.replace("，", ",").split(",") if part.strip())
+    if len(values) != 5 or any(v <= 0 for v in values) or list(values) != sorted(set(values)):
+        raise ValueError(text)
+    return values
+
+
+def effective_settings(org: Org | None) -> OrgSettings:
+    """Settings of `org`, each taken from the nearest org up the tree that sets it."""
+    values = {
+        "annual_target_hours": None,
+        "star_thresholds": None,
+        "rounding_rule": None,
+        "min_attendance_percent": None,
+        "certificate_issuer": None,
+    }
+    if org is not None:
+        ids = org.ancestor_ids or [org.id]
+        rows = {o.id: o for o in db.session.scalars(sa.select(Org).where(Org.id.in_(ids)))}
+        for oid in reversed(ids):
+            o = rows.get(oid)
+            if o is None:
+                continue
+            for key in values:
+                if values[key] is None and getattr(o, key) is not None:
+                    values[key] = getattr(o, key)
+    thresholds = DEFAULT_STAR_THRESHOLDS
+    if values["star_thresholds"]:
+        try:
+            thresholds = parse_thresholds(values["star_thresholds"])
+        except ValueError:
+            thresholds = DEFAULT_STAR_THRESHOLDS
+    return OrgSettings(
+        annual_target_hours=DEFAULT_TARGET_HOURS
+        if values["annual_target_hours"] is None
+        else values["annual_target_hours"],
+        star_thresholds=thresholds,
+        rounding_rule=values["rounding_rule"] or DEFAULT_ROUNDING,
+        min_attendance_percent=values["min_attendance_percent"] or 0,
+        certificate_issuer=values["certificate_issuer"] or "self",
+    )
+
+
+def round_minutes(minutes: int, rule: str) -> int:
+    """Apply an hour-rounding rule to a number of minutes.
+
+    - nearest_half_hour: to the nearest 30 minutes (15 -> 30, 14 -> 0)
+    - local_15_45: of each started hour, under 15 min counts 0, 15-44 counts 30, 45+ counts 60
+    - down_half_hour: whole half hours only
+    - nearest_quarter: to the nearest 15 minutes
+    - exact: as measured
+    """
+    minutes = max(0, int(minutes))
+    if rule == "exact":
+        return minutes
+    if rule == "nearest_quarter":
+        return ((minutes + 7) // 15) * 15
+    if rule == "down_half_hour":
+        return (minutes // 30) * 30
+    if rule == "local_15_45":
+        whole, rest = divmod(minutes, 60)
+        extra = 0 if rest < 15 else 30 if rest < 45 else 60
+        return whole * 60 + extra
+    return ((minutes + 15) // 30) * 30  # nearest_half_hour (a quarter rounds up)
+
+
+# --- tree changes -----------------------------------------------------------------------------
+
+
+def create_org(actor, name: str, kind: str, parent: Org | None) -> Org:
+    """Add an org under `parent` (a root when None). Flushes; the caller commits."""
+    name = name.strip()
+    _check_name_free(name, parent.id if parent else None)
+    org = Org(name=name, kind=kind, parent=parent, path="", depth=(parent.depth + 1) if parent else 0)
+    db.session.add(org)
+    db.session.flush()
+    org.path = f"{parent.path if parent else '/'}{org.id}/"
+    db.session.flush()
+    record_audit(actor, "org.create", org, org_id=org.id, name=name, parent_id=parent.id if parent else None)
+    return org
+
+
+def rename_org(actor, org: Org, name: str, kind: str) -> None:
+    name = name.strip()
+    if name != org.name:
+        _check_name_free(name, org.parent_id, exclude=org.id)
+    old = org.name
+    org.name, org.kind = name, kind
+    db.session.flush()
+    record_audit(actor, "org.rename", org, org_id=org.id, old=old, new=name, kind=kind)
+
+
+def move_org(actor, org: Org, new_parent: Org) -> None:
+    """Put `org` (and its subtree) under `new_parent`, rewriting the paths below it."""
+    if new_parent.path.startswith(org.path):
+        raise OrgError("cycle")
+    if org.parent_id == new_parent.id:
+        return
+    _check_name_free(org.name, new_parent.id, exclude=org.id)
+    old_prefix = org.path
+    new_prefix = f"{new_parent.path}{org.id}/"
+    depth_shift = new_parent.depth + 1 - org.depth
+    old_parent_id = org.parent_id
+    db.session.execute(
+        sa.update(Org)
+        .where(Org.path.startswith(old_prefix, autoescape=False))
+        .values(
+            path=sa.literal(new_prefix) + sa.func.substr(Org.path, len(old_prefix) + 1),
+            depth=Org.depth + depth_shift,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(sa.update(Org).where(Org.id == org.id).values(parent_id=new_parent.id))
+    db.session.flush()
+    db.session.expire_all()
+    record_audit(actor, "org.move", org, org_id=org.id, old_parent_id=old_parent_id, new_parent_id=new_parent.id)
+
+
+def update_settings(actor, org: Org, **values) -> None:
+    changed = {}
+    for key, value in values.items():
+        if getattr(org, key) != value:
+            changed[key] = [getattr(org, key), value]
+            setattr(org, key, value)
+    db.session.flush()
+    if changed:
+        record_audit(actor, "org.settings", org, org_id=org.id, changed=changed)
+
+
+def _check_name_free(name: str, parent_id: int | None, exclude: int | None = None) -> None:
+    query = sa.select(Org.id).where(Org.name == name)
+    query = query.where(Org.parent_id.is_(None) if parent_id is None else Org.parent_id == parent_id)
+    if exclude is not None:
+        query = query.where(Org.id != exclude)
+    if db.session.scalar(query.limit(1)) is not None:
+        raise OrgError("name_taken")
+
+
+def grant_coordinator(actor, org: Org, user) -> CoordinatorGrant:
+    existing = db.session.scalar(
+        sa.select(CoordinatorGrant).where(CoordinatorGrant.org_id == org.id, CoordinatorGrant.user_id == user.id)
+    )
+    if existing is not None:
+        raise OrgError("already_coordinator")
+    grant = CoordinatorGrant(org=org, user=user, granted_by_id=actor.id)
+    db.session.add(grant)
+    db.session.flush()
+    record_audit(actor, "coordinator.grant", org, org_id=org.id, user_id=user.id)
+    return grant
+
+
+def revoke_coordinator(actor, grant: CoordinatorGrant) -> None:
+    org_id, user_id = grant.org_id, grant.user_id
+    db.session.delete(grant)
+    db.session.flush()
+    record_audit(actor, "coordinator.revoke", grant.org, org_id=org_id, user_id=user_id)
+
+
+def search_orgs(query: str, limit: int = 20, within: Org | None = None) -> list[Org]:
+    """Orgs whose name contains `query`, shallow ones first."""
+    query = query.strip()
+    if not query:
+        return []
+    like = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    stmt = sa.select(Org).where(Org.name.ilike(like, escape="\\"))
+    if within is not None:
+        stmt = stmt.where(subtree_clause(within))
+    return list(db.session.scalars(stmt.order_by(Org.depth, Org.name).limit(limit)))
+
+
+def org_trail(orgs: list[Org]) -> dict[int, str]:
+    """For each org, its ancestors' names joined: '某市 › 某区 › 某街道' (one query for all)."""
+    ids = {i for o in orgs for i in o.ancestor_ids}
+    names = dict(db.session.execute(sa.select(Org.id, Org.name).where(Org.id.in_(ids))).all()) if ids else {}
+    return {o.id: " › ".join(names.get(i, "?") for i in o.ancestor_ids) for o in orgs}

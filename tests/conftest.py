@@ -1,0 +1,219 @@
+"""Fixtures in flaskr's shape: app, client, runner, login_as — on SQLite, and on PostgreSQL too
+when TEST_DATABASE_URL is set (every test that uses `app` runs once per backend).
+
+Isolation: SQLite tests get a fresh copy of a template database file; PostgreSQL tests share one
+database created for this run and truncated before each test.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import has_app_context
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+
+from app import create_app
+from blueprints.core.extensions import db
+from blueprints.core.i18n import catalogs_stale, compile_catalogs
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+SECRET = "test-secret-key-not-for-production"
+
+pytest_plugins = sorted(
+    f"tests.fixtures.{p.stem}" for p in (ROOT / "tests" / "fixtures").glob("*.py") if not p.stem.startswith("_")
+)
+
+
+def pytest_configure(config):
+    if catalogs_stale():
+        compile_catalogs()
+
+
+def test_config(uri: str, **overrides) -> dict:
+    """The config every test app gets; tests may override single keys."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": SECRET,
+        "SQLALCHEMY_DATABASE_URI": uri,
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "PROPAGATE_UNEXPECTED": True,
+        "SERVER_NAME": None,
+        "MAIL_SERVER": None,
+    }
+    config.update(overrides)
+    return config
+
+
+def _pg_admin_url() -> str:
+    return sa.engine.make_url(_psycopg(PG_URL)).render_as_string(hide_password=False)
+
+
+def _psycopg(url: str) -> str:
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgres://")
+    return url
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    app = create_app(test_config(f"sqlite:///{path}"))
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+        db.engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database():
+    """A database of its own for this test run (parallel runs on one server do not collide)."""
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    admin = sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"qingyi_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(_pg_admin_url()).set(database=name).render_as_string(hide_password=False)
+    app = create_app(test_config(url))
+    with app.app_context():
+        db.create_all()
+        db.session.remove()
+        db.engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = sa.create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path) -> str:
+    """A clean database for this test, on the backend of this parametrisation."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "test.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+class CSRFClient(FlaskClient):
+    """A test client like a real browser against a real server.
+
+    - every request runs in a fresh context (its own app context, `g` and database session), as it
+      would in a server process, even though the test itself holds an app context open;
+    - the test's own session is committed before and after, so the test reads what the request did;
+    - a valid CSRF token goes with every POST unless told `csrf=False`.
+    """
+
+    def open(self, *args, **kwargs):
+        if has_app_context():
+            db.session.commit()  # the request sees the test's data; no stale snapshot stays open
+        response = contextvars.Context().run(self._open, *args, **kwargs)
+        if has_app_context():
+            db.session.commit()  # ends the test's transaction and expires what it loaded
+        return response
+
+    def session_transaction(self, *args, **kwargs):
+        return _FreshContextManager(super().session_transaction(*args, **kwargs))
+
+    def _open(self, *args, **kwargs):
+        send_token = kwargs.pop("csrf", True)
+        method = kwargs.get("method", "GET").upper()
+        if send_token and method in ("POST", "PUT", "PATCH", "DELETE"):
+            with self.session_transaction() as sess:
+                raw = sess.setdefault("csrf_token", uuid.uuid4().hex)
+            token = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token").dumps(raw)
+            headers = dict(kwargs.pop("headers", None) or {})
+            headers.setdefault("X-CSRFToken", token)
+            kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+
+class _FreshContextManager:
+    """Run a context manager's enter and exit in one fresh contextvars context."""
+
+    def __init__(self, manager):
+        self.manager = manager
+        self.context = contextvars.Context()
+
+    def __enter__(self):
+        return self.context.run(self.manager.__enter__)
+
+    def __exit__(self, *exc):
+        return self.context.run(self.manager.__exit__, *exc)
+
+
+@pytest.fixture
+def app_config() -> dict:
+    """Override in a test module to change config keys for its apps."""
+    return {}
+
+
+@pytest.fixture
+def app(db_url, app_config):
+    app = create_app(test_config(db_url, **app_config))
+    app.test_client_class = CSRFClient
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def backend(db_url) -> str:
+    return "postgresql" if db_url.startswith("postgresql") else "sqlite"
+
+
+@pytest.fixture
+def client(app) -> CSRFClient:
+    """A browser that prefers English (tests assert English text; pass Accept-Language to test Chinese)."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def login_as(client):
+    """Sign `user` in on `client` (as Flask-Login would after a password check)."""
+
+    def _login(user, on=None):
+        target = on or client
+        with target.session_transaction() as sess:
+            sess["_user_id"] = str(user.id)
+            sess["_fresh"] = True
+        return user
+
+    return _login
+
+
+def htmx(**extra) -> dict:
+    """Headers of a (non-boosted) htmx request."""
+    return {"HX-Request": "true", **extra}

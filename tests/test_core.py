@@ -1,0 +1,161 @@
+"""Shared plumbing: headers, CSRF, error pages in both languages, manifest, language switch, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from flask import Flask
+
+from blueprints.core.authz import safe_next
+from blueprints.core.exports import csv_chunks, neutralise, write_xlsx
+from tests.conftest import htmx
+
+
+def test_security_headers(client):
+    response = client.get("/")
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "'unsafe-inline'" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_no_inline_script_in_pages(client):
+    page = client.get("/account/register").get_data(as_text=True)
+    assert "<script>" not in page and " onclick=" not in page and "style=" not in page
+
+
+def test_csrf_missing_gives_clear_400(client, city_tree):
+    response = client.post("/account/register", data={"name": "x"}, csrf=False)
+    assert response.status_code == 400
+    assert "Reload the page" in response.get_data(as_text=True)
+
+
+def test_error_pages_in_both_languages(client):
+    response = client.get("/no-such-page", headers={"Accept-Language": "zh-CN"})
+    assert response.status_code == 404 and "页面不存在" in response.get_data(as_text=True)
+    response = client.get("/no-such-page", headers={"Accept-Language": "en-US,en"})
+    assert "Page not found" in response.get_data(as_text=True)
+
+
+def test_htmx_error_is_flash_only(client):
+    response = client.get("/no-such-page", headers=htmx())
+    assert response.status_code == 404
+    assert response.headers["HX-Reswap"] == "none"
+    body = response.get_data(as_text=True)
+    assert 'hx-swap-oob="true"' in body and "<html" not in body
+
+
+def test_500_page_is_friendly(app, client):
+    app.config["PROPAGATE_UNEXPECTED"] = False
+
+    @app.get("/boom-test")
+    def boom():
+        raise RuntimeError("boom")
+
+    response = client.get("/boom-test")
+    assert response.status_code == 500
+    assert "Nothing was changed" in response.get_data(as_text=True) or "未作任何更改" in response.get_data(as_text=True)
+
+
+def test_language_switch(client):
+    assert "登录" in client.get("/", headers={"Accept-Language": "zh-CN,zh"}).get_data(as_text=True)
+    response = client.post("/language", data={"locale": "en", "next": "/account/login"})
+    assert response.status_code == 303 and response.headers["Location"] == "/account/login"
+    assert "Log in" in client.get("/").get_data(as_text=True)
+    assert client.post("/language", data={"locale": "fr"}).status_code == 400
+    evil = client.post("/language", data={"locale": "zh_CN", "next": "https://evil.example"})
+    assert evil.headers["Location"] == "/"
+
+
+def test_language_choice_saved_on_profile(client, login_as, make_user):
+    user = login_as(make_user())
+    client.post("/language", data={"locale": "en"})
+    from blueprints.core.extensions import db
+
+    db.session.refresh(user)
+    assert user.locale == "en"
+    assert "Log out" in client.get("/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+
+
+def test_manifest(client):
+    data = client.get("/manifest.webmanifest").get_json()
+    assert data["display"] == "standalone" and data["icons"]
+
+
+def test_htmx_default_is_pinned_cdn_with_integrity(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "htmx.org@2.0.11/dist/htmx.min.js" in page and 'integrity="sha384-' in page
+
+
+def test_fragment_vs_page(client):
+    full = client.get("/account/login")
+    assert "<html" in full.get_data(as_text=True)
+    assert "HX-Request" in full.headers.get("Vary", "")
+
+
+@pytest.mark.parametrize(
+    "target,expected",
+    [(None, "/"), ("", "/"), ("/ok", "/ok"), ("//evil", "/"), ("https://evil", "/"), ("/\\evil", "/"), ("ok", "/")],
+)
+def test_safe_next(target, expected):
+    assert safe_next(target) == expected
+
+
+def test_neutralise_formulas():
+    assert neutralise("=1+1") == "'=1+1"
+    assert neutralise("+86") == "'+86"
+    assert neutralise("-5") == "'-5"
+    assert neutralise("@SUM(A1)") == "'@SUM(A1)"
+    assert neutralise("王小明") == "王小明"
+    assert neutralise(-5) == -5
+
+
+def test_csv_has_bom_and_is_formula_safe():
+    text = "".join(csv_chunks(["姓名", "时长"], [['=HYPERLINK("x")', 3], ["李四", 1.5]]))
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    assert rows[1][0].startswith("'=") and rows[2] == ["李四", "1.5"]
+
+
+def test_xlsx_cells_are_text_not_formulas(tmp_path):
+    from openpyxl import load_workbook
+
+    path = tmp_path / "x.xlsx"
+    write_xlsx(path, ["姓名", "时长"], [["=cmd|' /C calc'!A0", 2], ["王五", 3]])
+    ws = load_workbook(path).active
+    assert ws["A2"].value == "'=cmd|' /C calc'!A0" and ws["A2"].data_type == "s"
+    assert ws["B3"].value == 3 and ws["A1"].value == "姓名"
+
+
+def test_secret_key_generated_once(tmp_path, monkeypatch):
+    from app import _secret_key
+
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("FLASK_SECRET_KEY", raising=False)
+    first = _secret_key(str(tmp_path))
+    assert len(first) == 64 and first == _secret_key(str(tmp_path))
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_create_app_reads_database_url(monkeypatch, tmp_path):
+    from app import create_app
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@127.0.0.1:5432/x")
+    monkeypatch.setenv("SECRET_KEY", "k")
+    app = create_app()
+    assert isinstance(app, Flask)
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u@127.0.0.1:5432/x"
+
+
+def test_sqlite_connection_settings(app, backend):
+    if backend != "sqlite":
+        pytest.skip("SQLite only")
+    from sqlalchemy import text
+
+    from blueprints.core.extensions import db
+
+    assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert db.session.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
