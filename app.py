@@ -19,6 +19,9 @@ BLUEPRINTS = (
     "venues",
     "teams",
     "events",
+    "hours",
+    "reports",
+    "feedback",
     "demo",
 )
 

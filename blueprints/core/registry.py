@@ -2,7 +2,8 @@
 
 - nav: links in the top navigation, each shown when its `visible(user)` says so;
 - home panels: sections of the signed-in home page;
-- badges: small counters next to nav links (pending approvals, unread notifications).
+- badges: small counters next to nav links (pending approvals, unread notifications);
+- dashboard sections: extra sections of the coordinator dashboard (e.g. satisfaction).
 """
 
 from __future__ import annotations
@@ -29,11 +30,21 @@ class HomePanel:
     order: int = 50
 
 
+@dataclass(frozen=True)
+class DashboardSection:
+    """A section of the coordinator dashboard: context(user, org, start, end) -> dict or None."""
+
+    template: str
+    context: Callable[..., dict | None]
+    order: int = 50
+
+
 @dataclass
 class Registry:
     nav: list[NavItem] = field(default_factory=list)
     panels: list[HomePanel] = field(default_factory=list)
     badges: dict[str, Callable[[Any], int]] = field(default_factory=dict)
+    dashboard_sections: list[DashboardSection] = field(default_factory=list)
 
     def add_nav(self, item: NavItem) -> None:
         if all(existing.endpoint != item.endpoint for existing in self.nav):
@@ -44,6 +55,11 @@ class Registry:
         if all(existing.template != panel.template for existing in self.panels):
             self.panels.append(panel)
             self.panels.sort(key=lambda p: p.order)
+
+    def add_dashboard_section(self, section: DashboardSection) -> None:
+        if all(existing.template != section.template for existing in self.dashboard_sections):
+            self.dashboard_sections.append(section)
+            self.dashboard_sections.sort(key=lambda s: s.order)
 
     def add_badge(self, name: str, count: Callable[[Any], int]) -> None:
         self.badges[name] = count
