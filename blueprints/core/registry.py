@@ -3,7 +3,8 @@
 - nav: links in the top navigation, each shown when its `visible(user)` says so;
 - home panels: sections of the signed-in home page;
 - badges: small counters next to nav links (pending approvals, unread notifications);
-- dashboard sections: extra sections of the coordinator dashboard (e.g. satisfaction).
+- dashboard sections: extra sections of the coordinator dashboard (e.g. satisfaction);
+- slots: pieces one blueprint adds to another's page (a "rate this event" link, check-in links).
 """
 
 from __future__ import annotations
@@ -39,12 +40,33 @@ class DashboardSection:
     order: int = 50
 
 
+@dataclass(frozen=True)
+class Slot:
+    """A piece another blueprint adds to a page: `context(**page_values)` -> dict, or None to skip.
+
+    Pages render every slot registered under a name with `{{ slot("venue.page", venue=venue) }}`.
+    Names in use: "venue.page" (venue), "event.volunteer" (event, registration),
+    "event.leader" (event), "event.summary" (event), "my_events.past_row" (event, registration).
+    """
+
+    template: str
+    context: Callable[..., dict | None]
+    order: int = 50
+
+
 @dataclass
 class Registry:
     nav: list[NavItem] = field(default_factory=list)
     panels: list[HomePanel] = field(default_factory=list)
     badges: dict[str, Callable[[Any], int]] = field(default_factory=dict)
     dashboard_sections: list[DashboardSection] = field(default_factory=list)
+    slots: dict[str, list[Slot]] = field(default_factory=dict)
+
+    def add_slot(self, name: str, slot: Slot) -> None:
+        entries = self.slots.setdefault(name, [])
+        if all(existing.template != slot.template for existing in entries):
+            entries.append(slot)
+            entries.sort(key=lambda s: s.order)
 
     def add_nav(self, item: NavItem) -> None:
         if all(existing.endpoint != item.endpoint for existing in self.nav):

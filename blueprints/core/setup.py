@@ -167,6 +167,20 @@ def _template_helpers(app: Flask) -> None:
 
     static_url = _static_version(app)
 
+    def render_slot(name: str, **values):
+        """Render every piece registered for slot `name` (see core.registry.Slot)."""
+        from flask import render_template
+        from markupsafe import Markup
+
+        parts = []
+        for entry in get_registry(app).slots.get(name, []):
+            context = entry.context(**values)
+            if context is not None:
+                parts.append(render_template(entry.template, **values, **context))
+        return Markup("".join(parts))  # noqa: S704 - autoescaped template output
+
+    app.jinja_env.globals["slot"] = render_slot
+
     @app.context_processor
     def _globals() -> dict:
         from flask_babel import get_locale
