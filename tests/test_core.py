@@ -159,3 +159,22 @@ def test_sqlite_connection_settings(app, backend):
     assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
     assert db.session.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_pages_and_static_are_gzipped_when_accepted(client):
+    import gzip
+
+    page = client.get("/account/register", headers={"Accept-Encoding": "gzip, br"})
+    assert page.headers["Content-Encoding"] == "gzip"
+    assert "<html" in gzip.decompress(page.data).decode()
+    plain = client.get("/account/register")
+    assert "Content-Encoding" not in plain.headers and b"<html" in plain.data
+    css = client.get("/static/css/app.css", headers={"Accept-Encoding": "gzip"})
+    assert css.headers["Content-Encoding"] == "gzip"
+    assert b":root" in gzip.decompress(css.data)
+    assert "max-age=31536000" in css.headers["Cache-Control"]
+
+
+def test_static_urls_are_versioned(client):
+    page = client.get("/").get_data(as_text=True)
+    assert "/static/css/app.css?v=" in page

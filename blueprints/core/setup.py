@@ -123,6 +123,9 @@ def init_core(app: Flask) -> None:
         set_write_intent(False)
 
     _template_helpers(app)
+    from .compress import init_compression
+
+    init_compression(app)
 
 
 def _static_version(app: Flask):
