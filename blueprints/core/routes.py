@@ -76,3 +76,11 @@ def htmx_file():
     if not path or not Path(path).is_file():
         abort(404)
     return send_file(path, mimetype="text/javascript", max_age=86400)
+
+
+@bp.get("/bench/hello")
+def bench_hello():
+    """The stack's own limit for load benchmarks; exists only when BENCH_ROUTES is set."""
+    if not current_app.config.get("BENCH_ROUTES"):
+        abort(404)
+    return "Hello, World!"
