@@ -38,7 +38,7 @@ ISSUER_LABELS = {
 
 def _name_field():
     return StringField(
-        _l("Name"),
+        _l("Organisation name"),
         validators=[DataRequired(message=_l("Enter a name.")), Length(max=120, message=_l("At most 120 characters."))],
     )
 

@@ -16,7 +16,7 @@ from blueprints.core.htmx import render_page
 from blueprints.core.models import AuditLog
 
 from . import bp
-from .forms import ROUNDING_LABELS, GrantForm, MoveForm, OrgForm, SettingsForm
+from .forms import ISSUER_LABELS, ROUNDING_LABELS, GrantForm, MoveForm, OrgForm, SettingsForm
 from .models import CoordinatorGrant, Org
 from .services import (
     OrgError,
@@ -117,6 +117,7 @@ def _org_page(org: Org, status: int = 200, **forms):
         "grants": grants,
         "settings": effective_settings(org),
         "rounding_labels": ROUNDING_LABELS,
+        "issuer_labels": ISSUER_LABELS,
         "child_form": forms.get("child_form") or OrgForm(prefix="child"),
         "grant_form": forms.get("grant_form") or GrantForm(prefix="grant"),
         "revoke_form": EmptyForm(),
