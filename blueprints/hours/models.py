@@ -14,6 +14,7 @@ RECORD_SOURCES = ("checkin", "leader", "correction", "backfill")
 REQUEST_STATES = ("pending", "approved", "rejected")
 BENEFICIARY_CATEGORIES = ("children", "elderly", "disabled", "residents", "other")
 MAX_RECORD_MINUTES = 24 * 60
+CERTIFICATE_EVENTS = 60
 
 
 class ServiceRecord(db.Model):
@@ -167,6 +168,8 @@ class Certificate(db.Model):
     period_end: Mapped[date]
     minutes: Mapped[int]
     events_count: Mapped[int]
+    #: the events counted, frozen at issue time: [{"title", "date", "minutes"}], at most CERTIFICATE_EVENTS
+    events_detail: Mapped[list] = mapped_column(sa.JSON, default=list)
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     volunteer = relationship("User", foreign_keys=[volunteer_id])
