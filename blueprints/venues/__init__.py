@@ -3,11 +3,54 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask
+from flask_babel import lazy_gettext as _l
 
 bp = Blueprint("venues", __name__, url_prefix="/venues")
 
+NOTIFICATION_KINDS = {
+    "booking_requested": _l("%(requester)s asks to book %(venue)s on %(when)s."),
+    "booking_approved": _l("Your booking of %(venue)s on %(when)s was approved."),
+    "booking_rejected": _l("Your booking request for %(venue)s on %(when)s was rejected: %(reason)s"),
+    "booking_slot_taken": _l(
+        "Your booking request for %(venue)s on %(when)s was rejected: the time slot went to another booking."
+    ),
+    "booking_cancelled": _l("%(requester)s cancelled the booking of %(venue)s on %(when)s."),
+    "venue_manager_granted": _l("You now manage %(venue)s and decide its booking requests."),
+}
+
+
+def _home_panel(user):
+    from .services import is_approver, pending_count, pending_queue
+
+    if not is_approver(user):
+        return None
+    total = pending_count(user)
+    if not total and not _manages_any(user):
+        return None
+    return {"rows": pending_queue(user, limit=5) if total else [], "total": total}
+
+
+def _manages_any(user) -> bool:
+    from .services import managed_venue_ids
+
+    return bool(managed_venue_ids(user))
+
 
 def init_app(app: Flask) -> None:
-    from . import models  # noqa: F401
+    from blueprints.core.registry import HomePanel, NavItem, get_registry
+    from blueprints.notifications.services import register_kind
 
+    from . import models, routes  # noqa: F401
+    from .services import is_approver, pending_count
+
+    for kind, template in NOTIFICATION_KINDS.items():
+        register_kind(kind, template)
     app.register_blueprint(bp)
+    registry = get_registry(app)
+    registry.add_badge("approvals", pending_count)
+    registry.add_nav(NavItem("venues.index", _l("Youth homes"), order=20))
+    registry.add_nav(NavItem("venues.approvals", _l("Approvals"), order=60, visible=is_approver, badge="approvals"))
+    registry.add_nav(
+        NavItem("venues.my_bookings", _l("My bookings"), order=65, visible=lambda user: user.is_authenticated)
+    )
+    registry.add_panel(HomePanel("venues/_home_panel.html", _home_panel, order=30))

@@ -59,6 +59,9 @@ class Venue(db.Model):
     closures: Mapped[list[Closure]] = relationship(
         back_populates="venue", cascade="all, delete-orphan", order_by="Closure.starts_on"
     )
+    managers: Mapped[list[VenueManager]] = relationship(
+        back_populates="venue", cascade="all, delete-orphan", order_by="VenueManager.id"
+    )
 
     __table_args__ = (
         sa.CheckConstraint("capacity > 0", name="capacity_positive"),
@@ -73,6 +76,10 @@ class Venue(db.Model):
     @property
     def facility_list(self) -> list[str]:
         return [f for f in self.facilities.split(",") if f]
+
+    def intervals_on(self, weekday: int) -> list[tuple[time, time]]:
+        """The opening intervals of a weekday (0 = Monday), earliest first."""
+        return sorted((h.opens, h.closes) for h in self.opening_hours if h.weekday == weekday)
 
 
 class OpeningHours(db.Model):
@@ -124,7 +131,7 @@ class VenueManager(db.Model):
     granted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id", ondelete="SET NULL"))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    venue: Mapped[Venue] = relationship()
+    venue: Mapped[Venue] = relationship(back_populates="managers")
     user = relationship("User", foreign_keys=[user_id])
 
     __table_args__ = (sa.UniqueConstraint("venue_id", "user_id", name="uq_venue_managers_venue_user"),)
@@ -174,6 +181,31 @@ class Booking(db.Model):
             postgresql_where=sa.text("state = 'pending'"),
         ),
     )
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for a decision, or approved: it holds (or asks for) the slot."""
+        return self.state in ("pending", "approved")
+
+    def can_cancel(self, user, now: datetime) -> bool:
+        """The requester may cancel a pending or approved booking until it starts."""
+        return (
+            getattr(user, "id", None) == self.requester_id
+            and self.state in ("pending", "approved")
+            and self.starts_at > now
+        )
+
+    def overlaps(self, other: Booking) -> bool:
+        return self.venue_id == other.venue_id and self.starts_at < other.ends_at and other.starts_at < self.ends_at
+
+    def approve(self, by, now: datetime) -> None:
+        self.state, self.decided_by_id, self.decided_at = "approved", by.id, now
+
+    def reject(self, by, note: str, now: datetime) -> None:
+        self.state, self.decided_by_id, self.decided_at, self.decision_note = "rejected", by.id, now, note
+
+    def cancel(self, now: datetime) -> None:
+        self.state, self.cancelled_at = "cancelled", now
 
 
 _OVERLAP = (
