@@ -53,6 +53,8 @@ class Feedback(db.Model):
             postgresql_where=sa.text("device_hash IS NOT NULL"),
         ),
         sa.Index("ix_feedback_event", "event_id"),
+        # "my ratings" (the rate links on my events, the home panel) look feedback up by author
+        sa.Index("ix_feedback_user", "user_id"),
     )
 
 

@@ -1,0 +1,143 @@
+"""What this blueprint adds to other pages: slots, the home panel, the dashboard section.
+
+Each function returns the template context, or None to add nothing. Keys start with `fb_` so
+they never shadow the host page's own variables.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import g, request, url_for
+from flask_login import current_user
+
+from blueprints.core.timeutil import to_local, utcnow
+from blueprints.orgs.services import can_coordinate
+
+from .services import (
+    can_view_assessments,
+    can_view_feedback,
+    event_stats,
+    latest_assessment,
+    my_ratings,
+    public_refusal,
+    rateable_events,
+    rating_deadline,
+    rating_open_for,
+    satisfaction_by_home,
+    satisfaction_by_team,
+    venue_satisfaction,
+)
+
+DASHBOARD_ROWS = 10
+
+
+def _stats(event):
+    """Event stats, computed once per request even when several slots show them."""
+    cache = g.setdefault("_fb_stats", {})
+    if event.id not in cache:
+        cache[event.id] = event_stats(event.id)
+    return cache[event.id]
+
+
+def _here() -> str | None:
+    return request.full_path.rstrip("?") if request.method == "GET" else None
+
+
+def rate_link(event=None, registration=None, **_values) -> dict | None:
+    """ "my_events.past_row" / "event.volunteer": rate this event, or the rating already given."""
+    user = current_user
+    if event is None or not getattr(user, "is_authenticated", False) or event.state != "completed":
+        return None
+    if registration is not None and registration.user_id != user.id:
+        return None
+    rated = my_ratings(user).get(event.id)
+    if rated is not None:
+        return {"fb_rated": rated, "fb_rate_url": None, "fb_until": None}
+    if not rating_open_for(event, registration, user):
+        return None
+    return {
+        "fb_rated": None,
+        "fb_rate_url": url_for("feedback.rate", event_id=event.id, next=_here()),
+        "fb_until": rating_deadline(event),
+    }
+
+
+def leader_view(event=None, **_values) -> dict | None:
+    """ "event.leader": the ratings so far, links to the comments and to the QR code for people served."""
+    if event is None or event.state not in ("published", "completed"):
+        return None
+    if not can_view_feedback(current_user, event):
+        return None
+    return {
+        "fb_stats": _stats(event),
+        "fb_url": url_for("feedback.event_feedback", event_id=event.id),
+        "fb_qr_url": url_for("feedback.event_qr", event_id=event.id),
+        "fb_public_open": public_refusal(event, None) is None,
+    }
+
+
+def event_summary(event=None, **_values) -> dict | None:
+    """ "event.summary": the average rating of a completed event, for everyone."""
+    if event is None or event.state != "completed":
+        return None
+    stats = _stats(event)
+    if not stats.count:
+        return None
+    return {"fb_stats": stats}
+
+
+def venue_page(venue=None, **_values) -> dict | None:
+    """ "venue.page": the current stars, when and by whom, and the 12-month youth satisfaction."""
+    if venue is None:
+        return None
+    user = current_user
+    latest = latest_assessment(venue.id) if venue.stars is not None else None
+    average, ratings, events = venue_satisfaction(venue.id)
+    can_assess = bool(getattr(user, "is_authenticated", False) and can_coordinate(user, venue.org))
+    return {
+        "fb_venue": venue,
+        "fb_latest": latest,
+        "fb_satisfaction": average,
+        "fb_ratings": ratings,
+        "fb_events": events,
+        "fb_assess_url": url_for("feedback.assess", venue_id=venue.id) if can_assess else None,
+        "fb_history_url": url_for("feedback.history", venue_id=venue.id)
+        if can_assess or can_view_assessments(user, venue)
+        else None,
+    }
+
+
+def home_panel(user) -> dict | None:
+    """Home page: events the user attended and can still rate."""
+    events = rateable_events(user, limit=5)
+    if not events:
+        return None
+    return {"events": events, "deadlines": {e.id: rating_deadline(e) for e in events}}
+
+
+def _local_date(value) -> date:
+    if isinstance(value, datetime):
+        return to_local(value).date()
+    return value
+
+
+def dashboard(user, org, start, end) -> dict | None:
+    """Coordinator dashboard: satisfaction per team and per youth home in the period."""
+    if org is None or not can_coordinate(user, org):
+        return None
+    start = start or to_local(utcnow()).date().replace(month=1, day=1)
+    end = end or to_local(utcnow()).date()
+    teams = satisfaction_by_team(org, start, end, DASHBOARD_ROWS)
+    homes = satisfaction_by_home(org, start, end, DASHBOARD_ROWS)
+    start_day, end_day = _local_date(start), _local_date(end)
+    data = {
+        "teams": teams,
+        "homes": homes,
+        "org": org,
+        "url": url_for("feedback.satisfaction", org=org.id, start=start_day.isoformat(), end=end_day.isoformat()),
+        "csv_url": url_for(
+            "feedback.satisfaction_csv", org=org.id, start=start_day.isoformat(), end=end_day.isoformat()
+        ),
+    }
+    return {"feedback": data}
