@@ -30,16 +30,12 @@ def init_app(app: Flask) -> None:
     register_kind("hours_recorded", _l("Your service hours for “%(event)s” were recorded: %(hours)s h."))
     register_kind("hours_corrected", _l("Your hours for “%(event)s” were corrected to %(hours)s h: %(reason)s"))
     register_kind("hours_request_new", _l("%(name)s asks for an hour correction for “%(event)s”."))
-    register_kind(
-        "hours_request_approved", _l("Your hour request for “%(event)s” was approved: %(hours)s h recorded.")
-    )
+    register_kind("hours_request_approved", _l("Your hour request for “%(event)s” was approved: %(hours)s h recorded."))
     register_kind("hours_request_rejected", _l("Your hour request for “%(event)s” was rejected: %(reason)s"))
     register_kind("certificate_issued", _l("A service certificate (%(number)s) was issued to you."))
 
     registry = get_registry(app)
-    registry.add_nav(
-        NavItem("hours.mine", _l("My hours"), order=45, visible=lambda user: bool(user.is_authenticated))
-    )
+    registry.add_nav(NavItem("hours.mine", _l("My hours"), order=45, visible=lambda user: bool(user.is_authenticated)))
     registry.add_panel(HomePanel("hours/_panel_hours.html", home_hours_panel, order=30))
     registry.add_panel(HomePanel("hours/_panel_leader.html", home_leader_panel, order=35))
     registry.add_slot("event.volunteer", Slot("hours/_slot_volunteer.html", volunteer_slot, order=30))

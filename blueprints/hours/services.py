@@ -770,22 +770,22 @@ def save_beneficiaries(actor, event: Event, values: dict[str, tuple[int | None, 
     for category in BENEFICIARY_CATEGORIES:
         count, note = values.get(category, (None, None))
         note = (note or "").strip()[:300] or None
-        row = existing.get(category)
+        served = existing.get(category)
         if count is None or (count == 0 and not note):
-            if row is not None:
-                changed[category] = [row.count, None]
-                db.session.delete(row)
+            if served is not None:
+                changed[category] = [served.count, None]
+                db.session.delete(served)
             continue
         if count < 0 or count > 1_000_000:
             raise HoursError("bad_count")
-        if row is None:
+        if served is None:
             db.session.add(
                 BeneficiaryCount(event_id=event.id, category=category, count=count, note=note, recorded_by_id=actor.id)
             )
             changed[category] = [None, count]
-        elif row.count != count or row.note != note:
-            changed[category] = [row.count, count]
-            row.count, row.note, row.recorded_by_id = count, note, actor.id
+        elif served.count != count or served.note != note:
+            changed[category] = [served.count, count]
+            served.count, served.note, served.recorded_by_id = count, note, actor.id
     db.session.flush()
     if changed:
         record_audit(actor, "beneficiaries.update", event, org_id=event.org_id, changed=changed)
@@ -887,7 +887,11 @@ def my_pending_requests(user) -> list[CorrectionRequest]:
 
 
 def my_record_rows(user):
-    """All effective records of `user` for the CSV download, oldest first (streamed)."""
+    """All effective records of `user` for the CSV download, oldest first.
+
+    One person's records are a few hundred rows at most, so they are fetched at once (a server-side
+    cursor would not outlive the request's transaction on PostgreSQL while the response streams).
+    """
     stmt = (
         sa.select(
             ServiceRecord.served_at,
@@ -902,7 +906,7 @@ def my_record_rows(user):
         .where(ServiceRecord.volunteer_id == user.id, is_effective_clause())
         .order_by(ServiceRecord.served_at, ServiceRecord.id)
     )
-    return db.session.execute(stmt.execution_options(yield_per=500))
+    return db.session.execute(stmt).all()
 
 
 def minutes_by_event(user) -> dict[int, int]:

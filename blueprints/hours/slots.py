@@ -16,6 +16,7 @@ from blueprints.orgs.models import Org
 from blueprints.orgs.services import is_coordinator
 
 from .forms import BENEFICIARY_LABELS, CodeForm
+from .messages import attendance_closed_text
 from .services import (
     RUNNING_STATES,
     attendance_window,
@@ -52,7 +53,11 @@ def volunteer_slot(event: Event, registration=None, **_values) -> dict | None:
         return None
     if registration is None and not event.allow_walk_ins:
         return None
-    return {"code_form": CodeForm(formdata=None), "window_open": window_open, "registration": registration}
+    return {
+        "code_form": CodeForm(formdata=None),
+        "closed": attendance_closed_text(event, now),
+        "registration": registration,
+    }
 
 
 def leader_slot(event: Event, **_values) -> dict | None:

@@ -50,9 +50,9 @@ def _signature(event_id: int, action: str, window: int) -> str:
 
 
 def scan_token(event_id: int, action: str, now: datetime) -> str:
-    """The token in the QR code's URL: 'eventid-action-window-signature'."""
+    """The token in the QR code's URL: 'eventid.action.window.signature' (the signature is base64url)."""
     window = window_of(now)
-    return f"{event_id}-{action}-{window}-{_signature(event_id, action, window)}"
+    return f"{event_id}.{action}.{window}.{_signature(event_id, action, window)}"
 
 
 def parse_scan_token(token: str, now: datetime, grace_windows: int = 0) -> tuple[int, str]:
@@ -60,7 +60,7 @@ def parse_scan_token(token: str, now: datetime, grace_windows: int = 0) -> tuple
 
     `grace_windows` extends the validity (a volunteer who had to log in first).
     """
-    parts = (token or "").split("-")
+    parts = (token or "").split(".", 3)
     if len(parts) != 4 or parts[1] not in ACTIONS or not parts[0].isdigit() or not parts[2].isdigit():
         raise TokenError("forged")
     event_id, action, window = int(parts[0]), parts[1], int(parts[2])
