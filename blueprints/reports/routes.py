@@ -287,7 +287,7 @@ def targets():
     if sort not in ("missing", "hours", "name"):
         sort = "missing"
     period = Period.year_of(year)
-    context = _common(org, period, errors, status=status, sort=sort, year=year)
+    context = _common(org, period, errors, target_status=status, sort=sort, year=year)
     if errors:
         return render_page("reports/targets.html", "targets", status=422, rows=[], has_more=False, page=1, **context)
     page = _page()
@@ -310,7 +310,7 @@ def targets_export():
     if errors or fmt is None:
         if fmt is None:
             errors = {**errors, "format": _bad_format_message()}
-        context = _common(org, Period.year_of(year), errors, status=status, sort=sort, year=year)
+        context = _common(org, Period.year_of(year), errors, target_status=status, sort=sort, year=year)
         return render_page("reports/targets.html", status=422, rows=[], has_more=False, page=1, **context)
     name = f"annual-target-{org.id}-{year}.{fmt}"
     return _send(fmt, name, targets_header(), targets_rows(org, year, status, sort), _("Annual target"))
