@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
 from werkzeug.routing import BuildError
 
 from blueprints.core.authz import require, safe_next
@@ -85,6 +86,16 @@ def _done(url: str):
     return redirect(url, 303)
 
 
+def _event_or_404(event_id: int) -> Event:
+    """The event with its team and org (shown on every feedback page), or 404."""
+    event = db.session.scalar(
+        sa.select(Event).options(joinedload(Event.team), joinedload(Event.org)).where(Event.id == event_id)
+    )
+    if event is None:
+        abort(404)
+    return event
+
+
 def page_arg() -> int:
     return max(1, request.args.get("page", 1, type=int))
 
@@ -134,7 +145,7 @@ def _rate_page(event: Event, form: RatingForm, status: int = 200, refusal: Feedb
 @login_required
 def rate(event_id: int):
     """An attendee rates a completed event, once, within the window."""
-    event = db.get_or_404(Event, event_id)
+    event = _event_or_404(event_id)
     form = RatingForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next"), "")
@@ -222,7 +233,7 @@ def public(token: str):
             title=_("Link not valid"),
             message=_("This rating link is not valid. Scan the QR code shown by the event's leader again."),
         )
-    event = db.get_or_404(Event, event_id)
+    event = _event_or_404(event_id)
     device_id = _device_id()
     device = device_hash(device_id) if device_id else None
     form = RatingForm()
@@ -249,7 +260,7 @@ def public(token: str):
 
 
 def _viewable_event(event_id: int) -> Event:
-    event = db.get_or_404(Event, event_id)
+    event = _event_or_404(event_id)
     require(can_view_feedback(current_user, event))
     return event
 
