@@ -1,4 +1,4 @@
-"""Events, registration with waitlist, weekly activity list, calendar feeds."""
+"""Events, registration, waitlist, weekly activity list, calendar feeds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,88 @@ from flask import Blueprint, Flask
 bp = Blueprint("events", __name__, url_prefix="/events")
 
 
-def init_app(app: Flask) -> None:
-    from . import models  # noqa: F401
+def _event_when(event) -> str:  # noqa: ANN001
+    """'2026年11月25日 周三 14:00–17:00' / 'Nov 25, 2026 Wed 14:00–17:00' in the reader's language."""
+    from flask_babel import format_date, format_time
 
+    from blueprints.core.timeutil import to_local
+
+    start, end = event.starts_at, event.ends_at
+    text = f"{format_date(start, 'medium')} {format_date(start, 'EEE')} {format_time(start, 'HH:mm')}–"
+    if to_local(start).date() != to_local(end).date():
+        text += f"{format_date(end, 'medium')} "
+    return text + format_time(end, "HH:mm")
+
+
+def _category_label(category) -> str:  # noqa: ANN001
+    from flask_babel import get_locale
+
+    return category.label(str(get_locale())) if category is not None else ""
+
+
+def _volunteer_panel(user) -> dict | None:  # noqa: ANN001
+    from .queries import my_upcoming
+
+    return {"confirmed": my_upcoming(user, "confirmed", limit=5), "waitlisted": my_upcoming(user, "waitlisted", 5)}
+
+
+def _leader_panel(user) -> dict | None:  # noqa: ANN001
+    from blueprints.teams.services import led_team_ids
+
+    from .queries import led_upcoming
+
+    if not led_team_ids(user):
+        return None
+    return {"events": led_upcoming(user)}
+
+
+def _team_slot(team, can_manage: bool = False) -> dict:  # noqa: ANN001
+    from flask_login import current_user
+
+    from .queries import team_upcoming
+    from .services import can_create_event
+
+    return {
+        "team_events": team_upcoming(team, include_drafts=can_manage),
+        "can_create": can_create_event(current_user, team),
+    }
+
+
+def _labels() -> dict:
+    from .forms import EVENT_STATE_LABELS, REGISTRATION_STATE_LABELS
+
+    return {"event_states": EVENT_STATE_LABELS, "registration_states": REGISTRATION_STATE_LABELS}
+
+
+def init_app(app: Flask) -> None:
+    from flask_babel import lazy_gettext as _l
+
+    from blueprints.core.registry import HomePanel, NavItem, Slot, get_registry
+    from blueprints.notifications.services import register_kind
+
+    from . import models, routes  # noqa: F401
+
+    register_kind("event_changed", _l("“%(title)s” has a new time or place: %(when)s, %(place)s."))
+    register_kind("event_cancelled", _l("“%(title)s” (%(when)s) was cancelled: %(reason)s"))
+    register_kind("waitlist_promoted", _l("A place freed up: you are now confirmed for “%(title)s” (%(when)s)."))
+    register_kind("registration_cancelled", _l("The organiser cancelled your place at “%(title)s” (%(when)s)."))
+
+    app.add_template_filter(_event_when, "event_when")
+    app.context_processor(_labels)
+    app.add_template_filter(_category_label, "category_label")
     app.register_blueprint(bp)
+    registry = get_registry(app)
+    registry.add_nav(NavItem("events.week", _l("Activities"), order=10))
+    registry.add_nav(NavItem("events.mine", _l("My events"), order=40, visible=lambda user: user.is_authenticated))
+    registry.add_nav(
+        NavItem(
+            "events.category_list",
+            _l("Service categories"),
+            order=86,
+            visible=lambda user: user.is_authenticated and user.is_admin,
+            group="admin",
+        )
+    )
+    registry.add_panel(HomePanel("events/_panel_leader.html", _leader_panel, order=15))
+    registry.add_panel(HomePanel("events/_panel_mine.html", _volunteer_panel, order=20))
+    registry.add_slot("team.page", Slot("events/_team_events.html", _team_slot, order=10))

@@ -8,6 +8,20 @@ bp = Blueprint("teams", __name__, url_prefix="/teams")
 
 
 def init_app(app: Flask) -> None:
-    from . import models  # noqa: F401
+    from flask_babel import lazy_gettext as _l
+
+    from blueprints.core.registry import NavItem, get_registry
+    from blueprints.notifications.services import register_kind
+
+    from . import models, routes  # noqa: F401
+    from .services import pending_requests_count
+
+    register_kind("team_leader_granted", _l("You are now a leader of %(team)s."))
+    register_kind("team_join_requested", _l("%(name)s asks to join %(team)s."))
+    register_kind("team_join_approved", _l("Your request to join %(team)s was accepted. Welcome!"))
+    register_kind("team_join_declined", _l("Your request to join %(team)s was declined."))
 
     app.register_blueprint(bp)
+    registry = get_registry(app)
+    registry.add_badge("team_requests", pending_requests_count)
+    registry.add_nav(NavItem("teams.index", _l("Teams"), order=30, badge="team_requests"))

@@ -1,0 +1,283 @@
+"""Read-side queries: the weekly list, my events, panels, the roster, calendar feeds.
+
+Each list is one query with its relations loaded eagerly (no N+1), and paginated.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
+
+from blueprints.core.extensions import db
+from blueprints.core.timeutil import local_to_utc, local_today, to_local, utcnow
+from blueprints.orgs.models import Org
+from blueprints.orgs.services import scope_clause, subtree_clause
+from blueprints.teams.models import Team
+from blueprints.teams.services import led_team_ids
+
+from .models import Event, Registration
+
+LISTED_STATES = ("published", "completed")
+
+
+def event_options():
+    from blueprints.venues.models import Booking
+
+    return (
+        joinedload(Event.team),
+        joinedload(Event.category),
+        joinedload(Event.booking).joinedload(Booking.venue),
+    )
+
+
+def parse_week(text: str | None) -> tuple[int, int] | None:
+    """'2026-W47' -> (2026, 47); None when empty; ValueError when malformed."""
+    if not text:
+        return None
+    year_text, _, week_text = text.upper().partition("-W")
+    year, week = int(year_text), int(week_text)
+    date.fromisocalendar(year, week, 1)  # raises ValueError for week 53 of a 52-week year
+    return year, week
+
+
+def week_label(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def current_week() -> date:
+    today = local_today()
+    return today - timedelta(days=today.weekday())
+
+
+def default_org(user) -> Org | None:
+    """The top of the user's home org's tree, else the first top-level org."""
+    home = getattr(user, "home_org", None) if getattr(user, "is_authenticated", False) else None
+    if home is not None and home.ancestor_ids:
+        root = db.session.get(Org, home.ancestor_ids[0])
+        if root is not None:
+            return root
+    return db.session.scalar(sa.select(Org).where(Org.parent_id.is_(None)).order_by(Org.id).limit(1))
+
+
+def week_events(
+    org: Org, monday: date, *, category_id: int | None = None, limit: int = 40, offset: int = 0
+) -> list[Event]:
+    """Published (and completed) events of `org`'s subtree starting in the week of `monday`."""
+    start = local_to_utc(monday, datetime.min.time())
+    end = local_to_utc(monday + timedelta(days=7), datetime.min.time())
+    stmt = (
+        sa.select(Event)
+        .join(Org, Org.id == Event.org_id)
+        .where(
+            subtree_clause(org),
+            Event.state.in_(LISTED_STATES),
+            Event.starts_at >= start,
+            Event.starts_at < end,
+        )
+        .options(*event_options())
+        .order_by(Event.starts_at, Event.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if category_id:
+        stmt = stmt.where(Event.category_id == category_id)
+    return list(db.session.scalars(stmt))
+
+
+def group_by_day(events: list[Event]) -> list[tuple[date, list[Event]]]:
+    days: dict[date, list[Event]] = {}
+    for event in events:
+        days.setdefault(to_local(event.starts_at).date(), []).append(event)
+    return list(days.items())
+
+
+def my_states(user, event_ids: list[int]) -> dict[int, Registration]:
+    """The user's active registration at each of these events (one query)."""
+    if not getattr(user, "is_authenticated", False) or not event_ids:
+        return {}
+    rows = db.session.scalars(
+        sa.select(Registration).where(
+            Registration.user_id == user.id,
+            Registration.event_id.in_(event_ids),
+            Registration.state != "cancelled",
+        )
+    )
+    return {r.event_id: r for r in rows}
+
+
+def my_upcoming(user, state: str, limit: int = 50) -> list[tuple[Event, Registration]]:
+    now = utcnow()
+    return list(
+        db.session.execute(
+            sa.select(Event, Registration)
+            .join(Registration, Registration.event_id == Event.id)
+            .where(
+                Registration.user_id == user.id,
+                Registration.state == state,
+                Event.state == "published",
+                Event.ends_at > now,
+            )
+            .options(*event_options())
+            .order_by(Event.starts_at, Event.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def my_past(user, limit: int, offset: int) -> list[tuple[Event, Registration]]:
+    """Events the user had a seat at that are over (completed, or ended)."""
+    now = utcnow()
+    return list(
+        db.session.execute(
+            sa.select(Event, Registration)
+            .join(Registration, Registration.event_id == Event.id)
+            .where(
+                Registration.user_id == user.id,
+                Registration.state.in_(("confirmed", "attended", "no_show")),
+                sa.or_(Event.state == "completed", sa.and_(Event.state == "published", Event.ends_at <= now)),
+            )
+            .options(*event_options())
+            .order_by(Event.starts_at.desc(), Event.id.desc())
+            .limit(limit)
+            .offset(offset)
+        ).all()
+    )
+
+
+def led_upcoming(user, limit: int = 8) -> list[Event]:
+    """Upcoming events (drafts included) of the teams the user leads."""
+    ids = led_team_ids(user)
+    if not ids:
+        return []
+    now = utcnow()
+    return list(
+        db.session.scalars(
+            sa.select(Event)
+            .where(Event.team_id.in_(ids), Event.state.in_(("draft", "published")), Event.ends_at > now)
+            .options(*event_options())
+            .order_by(Event.starts_at, Event.id)
+            .limit(limit)
+        )
+    )
+
+
+def team_upcoming(team: Team, include_drafts: bool, limit: int = 10) -> list[Event]:
+    states = ("draft", "published") if include_drafts else ("published",)
+    return list(
+        db.session.scalars(
+            sa.select(Event)
+            .where(Event.team_id == team.id, Event.state.in_(states), Event.ends_at > utcnow())
+            .options(*event_options())
+            .order_by(Event.starts_at, Event.id)
+            .limit(limit)
+        )
+    )
+
+
+def roster(event: Event, state: str, limit: int, offset: int) -> list[Registration]:
+    states = {"confirmed": ("confirmed", "attended", "no_show"), "waitlisted": ("waitlisted",)}.get(
+        state, ("cancelled",)
+    )
+    order = {
+        "confirmed": (Registration.created_at, Registration.id),
+        "waitlisted": (Registration.waitlist_position, Registration.id),
+    }.get(state, (Registration.cancelled_at.desc(), Registration.id.desc()))
+    return list(
+        db.session.scalars(
+            sa.select(Registration)
+            .where(Registration.event_id == event.id, Registration.state.in_(states))
+            .options(joinedload(Registration.user))
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def roster_counts(event: Event) -> dict[str, int]:
+    rows = dict(
+        db.session.execute(
+            sa.select(Registration.state, sa.func.count())
+            .where(Registration.event_id == event.id)
+            .group_by(Registration.state)
+        ).all()
+    )
+    return {
+        "confirmed": rows.get("confirmed", 0) + rows.get("attended", 0) + rows.get("no_show", 0),
+        "waitlisted": rows.get("waitlisted", 0),
+        "cancelled": rows.get("cancelled", 0),
+    }
+
+
+def roster_rows(event: Event) -> list:
+    """Every registration of the event for the CSV export: seated, then the waitlist, then cancelled.
+
+    Read in full before the response streams (one event's roster is at most a few thousand rows).
+    """
+    from blueprints.auth.models import User
+
+    return db.session.execute(
+        sa.select(Registration, User)
+        .join(User, User.id == Registration.user_id)
+        .where(Registration.event_id == event.id)
+        .order_by(
+            sa.case(
+                (Registration.state.in_(("confirmed", "attended", "no_show")), 0),
+                (Registration.state == "waitlisted", 1),
+                else_=2,
+            ),
+            Registration.waitlist_position,
+            Registration.created_at,
+            Registration.id,
+        )
+    ).all()
+
+
+def org_feed_events(org: Org, limit: int = 2000) -> list[Event]:
+    now = utcnow()
+    return list(
+        db.session.scalars(
+            sa.select(Event)
+            .join(Org, Org.id == Event.org_id)
+            .where(
+                subtree_clause(org),
+                Event.state.in_(LISTED_STATES + ("cancelled",)),
+                Event.starts_at >= now - timedelta(days=60),
+                Event.starts_at < now + timedelta(days=366),
+            )
+            .options(*event_options())
+            .order_by(Event.starts_at, Event.id)
+            .limit(limit)
+        )
+    )
+
+
+def user_feed_rows(user, limit: int = 1000) -> list[tuple[Event, Registration]]:
+    now = utcnow()
+    return list(
+        db.session.execute(
+            sa.select(Event, Registration)
+            .join(Registration, Registration.event_id == Event.id)
+            .where(
+                Registration.user_id == user.id,
+                Registration.state.in_(("confirmed", "waitlisted", "attended")),
+                Event.state.in_(LISTED_STATES),
+                Event.starts_at >= now - timedelta(days=180),
+            )
+            .options(*event_options())
+            .order_by(Event.starts_at, Event.id)
+            .limit(limit)
+        ).all()
+    )
+
+
+def manageable_teams(user, limit: int = 50) -> list[Team]:
+    """Teams the user may create events for: led teams, and (coordinators) teams in scope."""
+    ids = led_team_ids(user)
+    stmt = sa.select(Team).join(Org, Org.id == Team.org_id).where(Team.active.is_(True))
+    if not user.is_admin:
+        stmt = stmt.where(sa.or_(Team.id.in_(ids) if ids else sa.false(), scope_clause(user)))
+    return list(db.session.scalars(stmt.options(joinedload(Team.org)).order_by(Team.name).limit(limit)))
