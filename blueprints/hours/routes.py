@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import segno
 import sqlalchemy as sa
-from flask import abort, flash, redirect, request, session, url_for
+from flask import abort, flash, make_response, redirect, request, session, url_for
 from flask_babel import format_time
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -131,6 +131,30 @@ def _labels() -> dict:
     }
 
 
+#: elements of our pages that fetch their own fragment with hx-get
+OWN_HTMX_TARGETS = {"checkin-screen"}
+
+
+@bp.before_request
+def _navigate_htmx_redirects():
+    """An htmx GET that did not come from one of our own elements is a redirect followed by htmx
+    (e.g. after logging in): make the browser load the whole page instead of nesting it."""
+    if request.method == "GET" and is_htmx() and request.headers.get("HX-Target") not in OWN_HTMX_TARGETS:
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = request.full_path.rstrip("?")
+        response.vary.add("HX-Request")
+        return response
+    return None
+
+
+def _fragment(block: str, target: str | None = None) -> str | None:
+    """The block to answer an htmx request with: for a POST (a form swapping itself) always; for a
+    GET only when our own element asked (a page reached through a redirect gets the whole page)."""
+    if request.method != "GET":
+        return block
+    return block if target and request.headers.get("HX-Target") == target else None
+
+
 def _page() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
 
@@ -173,7 +197,7 @@ def checkin_screen(event_id: int):
         )
     opens, closes = attendance_window(event)
     context.update(opens=opens, closes=closes)
-    return render_page("hours/checkin_screen.html", "screen", **context)
+    return render_page("hours/checkin_screen.html", _fragment("screen", "checkin-screen"), **context)
 
 
 # --- volunteers: scanning and typing codes ------------------------------------------------------
@@ -260,7 +284,7 @@ def _attend_context(event: Event, form: CodeForm | None = None, **extra) -> dict
 def attend(event_id: int):
     """A volunteer's check-in/out page for one event: status and the code form."""
     event = _event(event_id)
-    return render_page("hours/attend.html", "attend_box", **_attend_context(event))
+    return render_page("hours/attend.html", _fragment("attend_box"), **_attend_context(event))
 
 
 def _code_action(event_id: int, action: str):
@@ -338,7 +362,7 @@ def _times_form(registration: Registration, formdata=None) -> TimesForm:
 def attendance(event_id: int):
     """The roster: attended / no-show, check-in and check-out times."""
     event = _managed_event(event_id)
-    return render_page("hours/attendance.html", "roster", **_roster_context(event, _page()))
+    return render_page("hours/attendance.html", _fragment("roster"), **_roster_context(event, _page()))
 
 
 def _registration(event: Event, registration_id: int) -> Registration:
@@ -542,7 +566,7 @@ def correct(record_id: int):
     status = 422 if request.method == "POST" else 200
     return render_page(
         "hours/correct.html",
-        "form",
+        _fragment("form"),
         status=status,
         record=record,
         event=event,
@@ -578,7 +602,9 @@ def request_new():
             flash(_("Your request was sent to the team leader."), "success")
             return redirect(url_for("hours.mine"), 303)
     status = 422 if request.method == "POST" else 200
-    return render_page("hours/request_form.html", "form", status=status, event=event, record=record, form=form)
+    return render_page(
+        "hours/request_form.html", _fragment("form"), status=status, event=event, record=record, form=form
+    )
 
 
 @bp.get("/requests")
@@ -590,7 +616,7 @@ def requests():
     rows = pending_requests_for(current_user, limit=PAGE + 1, offset=(page - 1) * PAGE)
     return render_page(
         "hours/requests.html",
-        "list",
+        None,
         rows=rows[:PAGE],
         page=page,
         has_more=len(rows) > PAGE,
@@ -703,7 +729,9 @@ def beneficiaries(event_id: int):
             flash(_("People served saved."), "success")
             return redirect(url_for("hours.beneficiaries", event_id=event.id), 303)
     status = 422 if request.method == "POST" else 200
-    return render_page("hours/beneficiaries.html", "form", status=status, event=event, form=form, **_labels())
+    return render_page(
+        "hours/beneficiaries.html", _fragment("form"), status=status, event=event, form=form, **_labels()
+    )
 
 
 # --- my hours -----------------------------------------------------------------------------------
@@ -718,7 +746,7 @@ def mine():
     org = self_service_org(current_user)
     return render_page(
         "hours/mine.html",
-        "records",
+        None,
         overview=hours_overview(current_user),
         records=records[:PAGE],
         page=page,
@@ -794,7 +822,13 @@ def _issue(volunteer: User, org, action: str):
             return redirect(url_for("hours.certificate", certificate_id=certificate.id), 303)
     status = 422 if request.method == "POST" else 200
     return render_page(
-        "hours/certificate_new.html", "form", status=status, form=form, volunteer=volunteer, org=org, action=action
+        "hours/certificate_new.html",
+        _fragment("form"),
+        status=status,
+        form=form,
+        volunteer=volunteer,
+        org=org,
+        action=action,
     )
 
 

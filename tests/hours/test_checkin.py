@@ -115,9 +115,17 @@ def test_leader_screen_shows_qr_code_and_refreshes(client, login_as, h_world):
     code = attendance_code(h_world.event.id, "in", utcnow())
     assert code[:3] in html and code[3:] in html
     assert f"/hours/scan/{h_world.event.id}.in." in html
-    fragment = client.get(f"/hours/events/{h_world.event.id}/checkin?mode=out", headers=htmx())
+    fragment = client.get(
+        f"/hours/events/{h_world.event.id}/checkin?mode=out", headers=htmx(**{"HX-Target": "checkin-screen"})
+    )
     text = fragment.get_data(as_text=True)
     assert fragment.status_code == 200 and "<html" not in text and f"{h_world.event.id}.out." in text
+    # htmx following a redirect (after logging in) is told to load the whole page instead
+    followed = client.get(
+        f"/hours/events/{h_world.event.id}/checkin?mode=out", headers=htmx(**{"HX-Target": "login-form"})
+    )
+    assert followed.headers["HX-Redirect"] == f"/hours/events/{h_world.event.id}/checkin?mode=out"
+    assert followed.get_data(as_text=True) == ""
 
 
 def test_screen_is_closed_outside_the_window(client, login_as, h_world, h_make_event):
