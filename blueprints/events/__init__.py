@@ -20,6 +20,14 @@ def _event_when(event) -> str:  # noqa: ANN001
     return text + format_time(end, "HH:mm")
 
 
+def _short_date(value) -> str:  # noqa: ANN001
+    """'11月16日' / 'Nov 16': a day of the current year's calendar, briefly."""
+    from babel.dates import format_skeleton
+    from flask_babel import get_locale
+
+    return format_skeleton("MMMd", value, locale=get_locale())
+
+
 def _category_label(category) -> str:  # noqa: ANN001
     from flask_babel import get_locale
 
@@ -76,6 +84,7 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(_event_when, "event_when")
     app.context_processor(_labels)
     app.add_template_filter(_category_label, "category_label")
+    app.add_template_filter(_short_date, "short_date")
     app.register_blueprint(bp)
     registry = get_registry(app)
     registry.add_nav(NavItem("events.week", _l("Activities"), order=10))

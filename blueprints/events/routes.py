@@ -143,7 +143,9 @@ def _week_context(limit: int, offset: int) -> dict:
         "categories": categories(),
         "mine": my_states(current_user, [e.id for e in shown]),
         "page_url": page_url,
-        "qr_svg": segno.make(page_url, error="m").svg_inline(scale=3, dark="#1c1b1f", title=_("QR code of this page")),
+        "qr_svg": segno.make(page_url, error="m").svg_inline(
+            scale=3, dark="#1c1b1f", omitsize=True, title=_("QR code of this page")
+        ),
         "feed_url": url_for("events.org_feed", org_id=org.id, _external=True) if org else None,
         **_labels(),
     }
