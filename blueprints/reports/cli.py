@@ -45,9 +45,12 @@ def resolve_org(org_id: int | None) -> Org:
 
 def export_hours(org: Org, period: Period, fmt: str, target) -> None:  # noqa: ANN001
     """Write the hour tally of `org`'s subtree for `period` to a binary stream (the CLI's code path)."""
-    from .exports import hours_header, hours_rows, write_export
+    from .exports import hours_header, hours_rows, write_export, write_hours_csv
 
-    write_export(fmt, target, hours_header(), hours_rows(org, period), sheet_title="hours")
+    if fmt == "csv":
+        write_hours_csv(target, org, period)
+    else:
+        write_export(fmt, target, hours_header(), hours_rows(org, period), sheet_title="hours")
 
 
 @reports_cli.command("export-hours")

@@ -141,3 +141,24 @@ def test_export_memory_stays_flat_as_rows_grow(app, city_tree, make_user, r_team
     big_rows, big_peak = peak()
     assert (small_rows, big_rows) == (8000, 24000)
     assert big_peak < small_peak * 1.25 + 100_000, (small_peak, big_peak)
+
+
+def test_cli_csv_is_byte_for_byte_the_download(runner, client, login_as, r_ledger):
+    d1 = r_ledger["orgs"]["d1"]
+    year = r_ledger["year"]
+    login_as(r_ledger["coord1"])
+    web = client.get(
+        "/reports/hours/export",
+        query_string={
+            "org": d1.id,
+            "period": "custom",
+            "start": f"{year}-01-01",
+            "end": f"{year}-12-31",
+            "format": "csv",
+        },
+        headers={"Accept-Language": "zh-CN"},
+        buffered=True,
+    ).get_data()
+    cli = runner.invoke(args=_args(r_ledger, "--org", str(d1.id))).stdout_bytes
+    assert cli == web
+    assert "'=HYPERLINK" in cli.decode("utf-8-sig")
