@@ -37,7 +37,11 @@ def _category_label(category) -> str:  # noqa: ANN001
 def _volunteer_panel(user) -> dict | None:  # noqa: ANN001
     from .queries import my_upcoming
 
-    return {"confirmed": my_upcoming(user, "confirmed", limit=5), "waitlisted": my_upcoming(user, "waitlisted", 5)}
+    rows = my_upcoming(user, limit=6)
+    return {
+        "confirmed": [(e, r) for e, r in rows if r.state == "confirmed"],
+        "waitlisted": [(e, r) for e, r in rows if r.state == "waitlisted"],
+    }
 
 
 def _leader_panel(user) -> dict | None:  # noqa: ANN001

@@ -108,7 +108,8 @@ def my_states(user, event_ids: list[int]) -> dict[int, Registration]:
     return {r.event_id: r for r in rows}
 
 
-def my_upcoming(user, state: str, limit: int = 50) -> list[tuple[Event, Registration]]:
+def my_upcoming(user, states: tuple[str, ...] = ("confirmed", "waitlisted"), limit: int = 50):
+    """[(event, registration)] of the user's places at coming (or running) events, soonest first."""
     now = utcnow()
     return list(
         db.session.execute(
@@ -116,7 +117,7 @@ def my_upcoming(user, state: str, limit: int = 50) -> list[tuple[Event, Registra
             .join(Registration, Registration.event_id == Event.id)
             .where(
                 Registration.user_id == user.id,
-                Registration.state == state,
+                Registration.state.in_(states),
                 Event.state == "published",
                 Event.ends_at > now,
             )

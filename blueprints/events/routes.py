@@ -22,7 +22,6 @@ from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.timeutil import iso_week_bounds, to_local, utcnow
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import org_trail
 from blueprints.teams.models import Team
 
 from . import bp, ical
@@ -111,6 +110,20 @@ def _managed_event(event_id: int) -> Event:
 # --- weekly activity list -----------------------------------------------------------------------
 
 
+def _children_and_trail(org: Org | None) -> tuple[list[Org], str]:
+    """The org's children (to narrow the list) and its ancestors' names, in one query."""
+    if org is None:
+        return [], ""
+    rows = list(
+        db.session.scalars(
+            sa.select(Org).where(sa.or_(Org.parent_id == org.id, Org.id.in_(org.ancestor_ids))).order_by(Org.name)
+        )
+    )
+    names = {o.id: o.name for o in rows}
+    trail = " › ".join(names.get(i, "?") for i in org.ancestor_ids)
+    return [o for o in rows if o.parent_id == org.id], trail
+
+
 def _week_context(limit: int, offset: int) -> dict:
     try:
         parsed = parse_week(request.args.get("week"))
@@ -123,11 +136,11 @@ def _week_context(limit: int, offset: int) -> dict:
     events = week_events(org, monday, category_id=category_id, limit=limit + 1, offset=offset) if org else []
     shown = events[:limit]
     week = week_label(monday)
-    children = list(db.session.scalars(sa.select(Org).where(Org.parent_id == org.id).order_by(Org.name))) if org else []
+    children, trail = _children_and_trail(org)
     page_url = url_for("events.week", org=org.id if org else None, week=week, _external=True)
     return {
         "org": org,
-        "trail": org_trail([org])[org.id] if org else "",
+        "trail": trail,
         "parent_id": org.parent_id if org else None,
         "children": children,
         "monday": monday,
@@ -208,11 +221,12 @@ def mine():
     """Upcoming confirmed places, waitlist positions, and past events."""
     page = max(1, request.args.get("page", 1, type=int))
     past = my_past(current_user, PAST_PAGE + 1, (page - 1) * PAST_PAGE)
+    upcoming = my_upcoming(current_user, limit=100)
     return render_page(
         "events/mine.html",
         "past",
-        confirmed=my_upcoming(current_user, "confirmed"),
-        waitlisted=my_upcoming(current_user, "waitlisted"),
+        confirmed=[(e, r) for e, r in upcoming if r.state == "confirmed"],
+        waitlisted=[(e, r) for e, r in upcoming if r.state == "waitlisted"],
         past=past[:PAST_PAGE],
         page=page,
         has_more=len(past) > PAST_PAGE,

@@ -140,11 +140,13 @@ def ensure_categories() -> None:
 
 
 def categories(include_inactive: bool = False) -> list[EventCategory]:
-    ensure_categories()
+    """The service categories in their order (one query; the defaults are created on first use)."""
     stmt = sa.select(EventCategory).order_by(EventCategory.position, EventCategory.id)
-    if not include_inactive:
-        stmt = stmt.where(EventCategory.active.is_(True))
-    return list(db.session.scalars(stmt))
+    rows = list(db.session.scalars(stmt))
+    if not rows:
+        ensure_categories()
+        rows = list(db.session.scalars(stmt))
+    return rows if include_inactive else [c for c in rows if c.active]
 
 
 def add_category(actor, code: str, name_zh: str, name_en: str) -> EventCategory:

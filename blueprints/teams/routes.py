@@ -152,9 +152,28 @@ def new():
     return render_page("teams/new.html", "form", status=status, form=form, **_org_picker(form))
 
 
+def _leaders_and_mine(team: Team) -> tuple[list, Membership | None]:
+    """The team's leaders and the viewer's own pending/active membership, in one query."""
+    viewer_id = current_user.id if current_user.is_authenticated else -1
+    rows = db.session.scalars(
+        sa.select(Membership)
+        .where(
+            Membership.team_id == team.id,
+            sa.or_(
+                sa.and_(Membership.role == "leader", Membership.state == "active"),
+                sa.and_(Membership.user_id == viewer_id, Membership.state.in_(("pending", "active"))),
+            ),
+        )
+        .options(joinedload(Membership.user))
+        .order_by(Membership.created_at, Membership.id)
+    ).all()
+    leaders = [m.user for m in rows if m.role == "leader" and m.state == "active"]
+    mine = next((m for m in rows if m.user_id == viewer_id), None)
+    return leaders, mine
+
+
 def _team_page(team: Team, status: int = 200, block: str | None = None, **extra):
-    membership = active_membership(current_user, team)
-    leaders = team_leaders([team.id])[team.id]
+    leaders, membership = _leaders_and_mine(team)
     context = {
         "team": team,
         "trail": org_trail([team.org])[team.org_id],
