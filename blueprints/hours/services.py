@@ -322,10 +322,17 @@ def hour_line(registration: Registration, event: Event, settings) -> HourLine:  
         measured, source = cap, "leader"  # marked attended without times: the planned hours
     else:
         return HourLine(registration, None, None, "leader", "not_marked")
-    if settings.min_attendance_percent and measured * 100 < cap * settings.min_attendance_percent:
+    minutes = counted_minutes(measured, cap, settings.rounding_rule, settings.min_attendance_percent)
+    if minutes is None:
         return HourLine(registration, 0, measured, source, "below_minimum")
-    minutes = round_minutes(min(measured, cap), settings.rounding_rule)
     return HourLine(registration, minutes, measured, source, None if minutes > 0 else "zero")
+
+
+def counted_minutes(measured: int, cap: int, rule: str, min_attendance_percent: int) -> int | None:
+    """The minutes that count: None below the minimum attendance share, else capped and rounded."""
+    if min_attendance_percent and measured * 100 < cap * min_attendance_percent:
+        return None
+    return round_minutes(min(measured, cap), rule)
 
 
 def roster(event: Event, states=ROSTER_STATES, limit: int | None = None, offset: int = 0) -> list[Registration]:

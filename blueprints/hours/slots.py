@@ -53,11 +53,8 @@ def volunteer_slot(event: Event, registration=None, **_values) -> dict | None:
         return None
     if registration is None and not event.allow_walk_ins:
         return None
-    return {
-        "code_form": CodeForm(formdata=None),
-        "closed": attendance_closed_text(event, now),
-        "registration": registration,
-    }
+    # the page passes `registration` itself; the slot adds only what it needs besides
+    return {"code_form": CodeForm(formdata=None), "closed": attendance_closed_text(event, now)}
 
 
 def leader_slot(event: Event, **_values) -> dict | None:
