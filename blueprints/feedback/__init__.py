@@ -14,7 +14,7 @@ def init_app(app: Flask) -> None:
     from blueprints.notifications.services import register_kind
     from blueprints.orgs.services import is_coordinator
 
-    from . import cli, models, routes, slots  # noqa: F401
+    from . import cli, hooks, models, routes, slots  # noqa: F401
     from .services import ASSESSED_KIND, DEFAULT_REASSESS_DAYS, DEFAULT_WINDOW_DAYS, INVITE_KIND
 
     #: days after an event ends during which it can be rated

@@ -8,11 +8,12 @@ registrations marked attended, or service records), so it works whatever the ear
   items), to show inheritance.
 - Assessments: of the youth homes, some never assessed, some assessed over a year ago (due), some
   recently, some twice (history). The current stars are set on the venue.
-- Feedback: about 60% of attendees of completed events rate them (mostly 4-5 stars, a few low), a
-  quarter with a comment; people served rate ~40% of events through the QR code; one abusive public
-  comment is hidden by the city coordinator. Events that ended inside the rating window keep some
-  attendees unrated and invited (notifications), and the demo volunteer (13800000030) always has
-  them left to rate, so the home page shows "Rate your recent events".
+- Feedback: about 60% of attendees of completed events (30% at city scale) rate them (mostly 4-5
+  stars, a few low), a quarter with a comment; people served rate ~40% of events through the QR
+  code; one abusive public comment is hidden by the city coordinator. Events that ended inside the
+  rating window keep some attendees unrated and invited (notifications; city scale: the last 3 days
+  only), and the demo volunteer (13800000030) always has them left to rate, so the home page shows
+  "Rate your recent events".
 
 Adds to ctx.data:
 - checklist_org_ids: orgs with their own checklist
@@ -22,6 +23,7 @@ Adds to ctx.data:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 from datetime import timedelta
 
@@ -227,11 +229,18 @@ def _device(event_id: int, n: int) -> str:
     return hashlib.sha256(f"qingyi-demo-device:{event_id}:{n}".encode()).hexdigest()
 
 
-def _rating(rng, quality: float) -> int:  # noqa: ANN001
-    """Mostly 4-5 stars; a weaker event shifts the weights down."""
+def _cum_weights(quality: float) -> list[float]:
+    """Cumulative weights of 1..5 stars: mostly 4-5; a weaker event shifts them down."""
     shift = (0.85 - quality) / 2
-    weights = [w * (1 + (3 - stars) * shift) for stars, w in enumerate(RATING_WEIGHTS, 1)]
-    return rng.choices(range(1, 6), weights=[max(w, 0.2) for w in weights])[0]
+    total, out = 0.0, []
+    for stars, w in enumerate(RATING_WEIGHTS, 1):
+        total += max(w * (1 + (3 - stars) * shift), 0.2)
+        out.append(total)
+    return out
+
+
+def _rating(rng, cum: list[float]) -> int:  # noqa: ANN001
+    return bisect.bisect_right(cum, rng.random() * cum[-1]) + 1
 
 
 def _seed_feedback(ctx) -> None:  # noqa: ANN001
@@ -250,8 +259,10 @@ def _seed_feedback(ctx) -> None:  # noqa: ANN001
         data["feedback_event_ids"] = []
         return
     demo_volunteer = db.session.scalar(sa.select(User.id).where(User.phone == "13800000030"))
-    quality = {event_id: rng.uniform(0.55, 1.0) for event_id in events}
-    member_share = 0.45 if ctx.city else 0.6
+    weights = {event_id: _cum_weights(rng.uniform(0.55, 1.0)) for event_id in events}
+    member_share = 0.3 if ctx.city else 0.6
+    # invitations for events inside the rating window (city scale: the last 3 days only, to stay light)
+    invite_after = now - (timedelta(days=3) if ctx.city else window)
     completed = sa.select(Event.id).where(Event.state == "completed", Event.ends_at <= now)
     attendees = sa.union(
         sa.select(Registration.event_id, Registration.user_id).where(
@@ -259,10 +270,12 @@ def _seed_feedback(ctx) -> None:  # noqa: ANN001
         ),
         sa.select(ServiceRecord.event_id, ServiceRecord.volunteer_id).where(ServiceRecord.event_id.in_(completed)),
     ).subquery()
-    pairs = db.session.execute(
-        sa.select(attendees.c.event_id, attendees.c.user_id)
-        .order_by(attendees.c.event_id, attendees.c.user_id)
+    pairs = (
+        db.session.connection()
         .execution_options(yield_per=20_000)
+        .execute(
+            sa.select(attendees.c.event_id, attendees.c.user_id).order_by(attendees.c.event_id, attendees.c.user_id)
+        )
     )
     rated_events: set[int] = set()
     invites: list[dict] = []
@@ -276,7 +289,7 @@ def _seed_feedback(ctx) -> None:  # noqa: ANN001
             if recent and user_id == demo_volunteer:
                 continue  # left for the demo volunteer to rate
             if rng.random() >= (member_share * (0.6 if recent else 1.0)):
-                if recent:
+                if recent and event.ends_at >= invite_after:
                     invites.append(
                         {
                             "user_id": user_id,
@@ -294,7 +307,7 @@ def _seed_feedback(ctx) -> None:  # noqa: ANN001
             yield {
                 "event_id": event_id,
                 "user_id": user_id,
-                "rating": _rating(rng, quality[event_id]),
+                "rating": _rating(rng, weights[event_id]),
                 "comment": rng.choice(MEMBER_COMMENTS) if rng.random() < 0.25 else None,
                 "is_public": False,
                 "device_hash": None,
@@ -317,7 +330,7 @@ def _seed_feedback(ctx) -> None:  # noqa: ANN001
                 {
                     "event_id": event_id,
                     "user_id": None,
-                    "rating": 1 if hidden else _rating(rng, quality[event_id]),
+                    "rating": 1 if hidden else _rating(rng, weights[event_id]),
                     "comment": comment,
                     "is_public": True,
                     "device_hash": _device(event_id, n),

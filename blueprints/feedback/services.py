@@ -551,11 +551,12 @@ def attendee_ids(event: Event) -> set[int]:
     return set(db.session.scalars(sa.union(attended, recorded)))
 
 
-def invite_feedback(event: Event, now: datetime | None = None) -> int:
+def invite_feedback(event: Event, now: datetime | None = None, flush: bool = True) -> int:
     """Notify every attendee of a completed event who has neither rated it nor been invited yet.
 
     Safe to call more than once (when the event is completed, from a CLI, from cron): returns how
     many were invited now; 0 when the event is not completed or its rating window has closed.
+    `hooks.py` calls it by itself when a flush completes an event or records attendance.
     """
     now = now or utcnow()
     if event.state != "completed" or now > rating_deadline(event):
@@ -580,7 +581,8 @@ def invite_feedback(event: Event, now: datetime | None = None) -> int:
     until = to_local(rating_deadline(event)).date().isoformat()
     for user in db.session.scalars(sa.select(User).where(User.id.in_(todo), User.active.is_(True)).order_by(User.id)):
         notify(user, INVITE_KIND, link=link, event=event.title, until=until)
-    db.session.flush()
+    if flush:
+        db.session.flush()
     return len(todo)
 
 
