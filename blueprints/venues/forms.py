@@ -81,8 +81,8 @@ class BookingForm(FlaskForm):
         validators=[InputRequired(message=_l("Choose a date."))],
         invalid_value_message=_l("Enter a date like 2026-05-04."),
     )
-    start = LocalTimeField(_l("From"), validators=[InputRequired(message=_l("Enter the start time."))])
-    end = LocalTimeField(_l("Until"), validators=[InputRequired(message=_l("Enter the end time."))])
+    start = LocalTimeField(_l("Start time"), validators=[InputRequired(message=_l("Enter the start time."))])
+    end = LocalTimeField(_l("End time"), validators=[InputRequired(message=_l("Enter the end time."))])
     purpose = StringField(
         _l("What is it for?"),
         validators=[

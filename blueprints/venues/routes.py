@@ -14,11 +14,12 @@ from sqlalchemy.orm import joinedload, selectinload
 from blueprints.auth.models import User
 from blueprints.auth.services import user_by_phone
 from blueprints.core.authz import require, safe_next
+from blueprints.core.db import set_write_intent
 from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx
-from blueprints.core.registry import get_registry
 from blueprints.core.htmx import render_page as _render_page
+from blueprints.core.registry import get_registry
 from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import can_coordinate, is_coordinator, org_trail, search_orgs
@@ -94,6 +95,17 @@ def _common() -> dict:
         "duration_text": duration_text,
         "intervals_text": intervals_text,
     }
+
+
+def _commit() -> None:
+    """Commit the request's one transaction; later reads need no write lock.
+
+    On SQLite a read after the commit would otherwise open another BEGIN IMMEDIATE transaction that
+    holds the write lock until the request ends — and the email step (teardown) needs that lock to
+    mark notifications as emailed.
+    """
+    db.session.commit()
+    set_write_intent(False)
 
 
 def _done(location: str):
@@ -356,7 +368,7 @@ def book(venue_id: int):
             _attach(form, exc.problems)
             status = 422
         else:
-            db.session.commit()
+            _commit()
             flash(
                 _(
                     "Your request was sent to the managers of %(venue)s. You will get a notification when they decide.",
@@ -460,7 +472,7 @@ def approve(booking_id: int):
         if is_htmx():
             return _queue_rows([], b, 409)
         return _done(_back(url_for("venues.approvals")))
-    db.session.commit()
+    _commit()
     message = _("Approved: %(venue)s, %(when)s.", venue=b.venue.name, when=_when(b))
     if losers:
         message += " " + _("%(n)s overlapping request(s) were rejected (time slot taken).", n=len(losers))
@@ -490,7 +502,7 @@ def reject(booking_id: int):
         if is_htmx():
             return _queue_rows([], b, 409)
         return _done(_back(url_for("venues.approvals")))
-    db.session.commit()
+    _commit()
     flash(_("Rejected: %(venue)s, %(when)s.", venue=b.venue.name, when=_when(b)), "success")
     if is_htmx():
         return _queue_rows([], b, 200)
@@ -518,7 +530,7 @@ def cancel(booking_id: int):
         flash(exc.message, "error")
         status = 409
     else:
-        db.session.commit()
+        _commit()
         flash(_("Cancelled: %(venue)s, %(when)s.", venue=b.venue.name, when=_when(b)), "success")
     if is_htmx():
         return render_page(
@@ -640,7 +652,7 @@ def create():
             abort(403)
         else:
             venue = create_venue(current_user, org, **form.values())
-            db.session.commit()
+            _commit()
             flash(_("%(name)s was added. Now set its opening hours and managers.", name=venue.name), "success")
             return _done(url_for("venues.manage", venue_id=venue.id))
         status = 422
@@ -674,7 +686,7 @@ def edit(venue_id: int):
     form = VenueForm(data=None if request.method == "POST" else venue_form_data(venue))
     if form.validate_on_submit():
         update_venue(current_user, venue, **form.values())
-        db.session.commit()
+        _commit()
         flash(_("Saved."), "success")
         return _done(url_for("venues.manage", venue_id=venue.id))
     status = 422 if request.method == "POST" else 200
@@ -730,7 +742,7 @@ def hours(venue_id: int):
     if not form.validate_on_submit():
         return _manage_page(venue, 422, "hours", hours_form=form)
     set_opening_hours(current_user, venue, form.week)
-    db.session.commit()
+    _commit()
     flash(_("Opening hours saved."), "success")
     if is_htmx():
         return _manage_page(venue, 200, "hours")
@@ -751,7 +763,7 @@ def add_closure_view(venue_id: int):
         except VenueError as exc:
             getattr(form, exc.field or "reason").errors.append(exc.message)
         else:
-            db.session.commit()
+            _commit()
             flash(_("Closure added."), "success")
             if affected:
                 flash(
@@ -779,7 +791,7 @@ def remove_closure_view(venue_id: int, closure_id: int):
     if not EmptyForm().validate_on_submit():
         abort(400)
     remove_closure(current_user, closure)
-    db.session.commit()
+    _commit()
     flash(_("Closure removed."), "success")
     if is_htmx():
         return _manage_page(venue, 200, "closures")
@@ -803,7 +815,7 @@ def grant(venue_id: int):
             except VenueError as exc:
                 form.phone.errors.append(exc.message)
             else:
-                db.session.commit()
+                _commit()
                 flash(_("%(name)s now manages %(venue)s.", name=user.name, venue=venue.name), "success")
                 if is_htmx():
                     return _manage_page(venue, 200, "managers")
@@ -824,7 +836,7 @@ def revoke(venue_id: int, grant_id: int):
         abort(400)
     name = grant_row.user.name
     revoke_manager(current_user, grant_row)
-    db.session.commit()
+    _commit()
     flash(_("%(name)s no longer manages %(venue)s.", name=name, venue=venue.name), "success")
     if is_htmx():
         return _manage_page(venue, 200, "managers")

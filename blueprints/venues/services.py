@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from flask import g, has_request_context, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
 
 from blueprints.auth.models import User
@@ -318,12 +318,20 @@ def _local_time(value: datetime, day: date) -> time:
     return local.time().replace(tzinfo=None)
 
 
-def free_intervals(intervals, busy, day: date, now: datetime | None = None) -> list[tuple[time, time]]:
-    """Opening intervals minus busy [start, end) pairs (local times), minus what has passed today."""
+def free_intervals(intervals, busy, day: date, earliest: datetime | None = None) -> list[tuple[time, time]]:
+    """Opening intervals minus busy [start, end) pairs (local times), from `earliest` on (rounded up to
+    the quarter hour): what could still be requested."""
     result = []
     cutoff = None
-    if now is not None and to_local(now).date() == day:
-        cutoff = to_local(now).time().replace(tzinfo=None, second=0, microsecond=0)
+    if earliest is not None:
+        local = to_local(earliest)
+        if local.date() > day:
+            return []
+        if local.date() == day:
+            minutes = -(-(local.hour * 60 + local.minute + (1 if local.second or local.microsecond else 0)) // 15) * 15
+            if minutes >= 24 * 60:
+                return []
+            cutoff = time(minutes // 60, minutes % 60)
     for opens, closes in intervals:
         cursor = opens if cutoff is None else max(opens, cutoff)
         for b_start, b_end in sorted(busy):
@@ -381,7 +389,8 @@ def schedule(
         todays = [b for b in bookings if b.starts_at < bounds[1] and b.ends_at > bounds[0]]
         intervals = [] if closure else venue.intervals_on(day.weekday())
         busy = [(_local_time(b.starts_at, day), _local_time(b.ends_at, day)) for b in todays if b.state == "approved"]
-        free = free_intervals(intervals, busy, day, now) if now is None or day >= to_local(now).date() else []
+        earliest = None if now is None else now + timedelta(hours=venue.min_notice_hours)
+        free = free_intervals(intervals, busy, day, earliest)
         result.append(DaySchedule(day, intervals, closure, todays, free))
     return result
 
@@ -510,6 +519,13 @@ def approve_booking(actor, booking: Booking) -> list[Booking]:
             db.session.flush()
     except IntegrityError as exc:
         if not is_overlap_violation(exc):
+            raise
+        db.session.refresh(booking)
+        raise BookingStateError(SLOT_JUST_TAKEN) from None
+    except OperationalError as exc:
+        # PostgreSQL ends two overlap checks that wait on each other with a deadlock error (40P01);
+        # the venue lock above prevents it for approvals made here, this covers writers that skip it
+        if getattr(exc.orig, "sqlstate", None) != "40P01":
             raise
         db.session.refresh(booking)
         raise BookingStateError(SLOT_JUST_TAKEN) from None

@@ -48,7 +48,11 @@ def test_coordinator_creates_a_venue_in_scope(client, login_as, city_tree, make_
     assert response.status_code == 303
     venue = db.session.scalar(sa.select(Venue))
     assert (venue.org_id, venue.capacity, venue.facilities, venue.max_duration_minutes) == (
-        city_tree["t1"].id, 40, "wifi,piano", 180)
+        city_tree["t1"].id,
+        40,
+        "wifi,piano",
+        180,
+    )
     assert (venue.max_days_ahead, venue.min_notice_hours, venue.active) == (14, 4, True)
     assert response.headers["Location"].endswith(f"/venues/{venue.id}/manage")
     assert _audit("venue.create")[0].org_id == city_tree["t1"].id
@@ -113,8 +117,10 @@ def test_opening_hours_several_intervals_per_weekday(client, login_as, make_venu
         .order_by(OpeningHours.weekday, OpeningHours.opens)
     ).all()
     assert rows == [
-        (0, time(9), time(12)), (0, time(14), time(18)),
-        (2, time(8, 30), time(11, 30)), (2, time(19), time(21)),
+        (0, time(9), time(12)),
+        (0, time(14), time(18)),
+        (2, time(8, 30), time(11, 30)),
+        (2, time(19), time(21)),
         (5, time(10), time(16)),
     ]
     assert "0" in _audit("venue.hours")[0].detail["changed"]
@@ -147,8 +153,11 @@ def test_closures_add_warn_and_remove(client, login_as, make_venue, make_manager
     venue = make_venue()
     login_as(make_manager(venue))
     make_booking(venue, day=future_day(), state="approved")
-    data = {"closure-starts_on": future_day().isoformat(), "closure-ends_on": future_day(3).isoformat(),
-            "closure-reason": "设备检修"}
+    data = {
+        "closure-starts_on": future_day().isoformat(),
+        "closure-ends_on": future_day(3).isoformat(),
+        "closure-reason": "设备检修",
+    }
     response = client.post(f"/venues/{venue.id}/closures", data=data, headers=htmx())
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'id="closures"' in html and "设备检修" in html
@@ -156,7 +165,9 @@ def test_closures_add_warn_and_remove(client, login_as, make_venue, make_manager
     closure = db.session.scalar(sa.select(Closure))
     assert (closure.starts_on, closure.ends_on) == (future_day(), future_day(3))
     assert _audit("venue.closure_add")[0].detail["reason"] == "设备检修"
-    bad = client.post(f"/venues/{venue.id}/closures", data={**data, "closure-ends_on": (future_day() - timedelta(days=1)).isoformat()})
+    bad = client.post(
+        f"/venues/{venue.id}/closures", data={**data, "closure-ends_on": (future_day() - timedelta(days=1)).isoformat()}
+    )
     assert bad.status_code == 422 and "The last day must not be before the first." in bad.get_data(as_text=True)
     no_reason = client.post(f"/venues/{venue.id}/closures", data={**data, "closure-reason": ""})
     assert no_reason.status_code == 422 and "Give a reason" in no_reason.get_data(as_text=True)
@@ -166,8 +177,9 @@ def test_closures_add_warn_and_remove(client, login_as, make_venue, make_manager
     assert _audit("venue.closure_remove")
 
 
-def test_managers_granted_and_revoked_by_phone_audited(client, login_as, city_tree, make_venue, make_coordinator,
-                                                        make_user):
+def test_managers_granted_and_revoked_by_phone_audited(
+    client, login_as, city_tree, make_venue, make_coordinator, make_user
+):
     venue = make_venue(org=city_tree["c1"])
     coordinator = login_as(make_coordinator(city_tree["t1"]))
     newcomer = make_user(name="新管理员", phone="13912345678")

@@ -19,7 +19,9 @@ def homes(city_tree, make_venue):
     return {
         "baisha": make_venue(org=city_tree["t1"], name="翠屏区白沙街道青年之家", facilities="wifi,piano"),
         "xiangyang": make_venue(org=city_tree["c1"], name="向阳社区青空间", facilities="projector"),
-        "xingfu": make_venue(org=city_tree["c2"], name="幸福社区青空间", facilities="wifi,projector", address="南岸路8号"),
+        "xingfu": make_venue(
+            org=city_tree["c2"], name="幸福社区青空间", facilities="wifi,projector", address="南岸路8号"
+        ),
         "hidden": make_venue(org=city_tree["c2"], name="停用的青年之家", active=False),
     }
 
@@ -52,7 +54,10 @@ def test_free_at_date_and_time(client, homes, make_booking, make_closure):
     # a date only: open that day (the closure counts, bookings do not)
     assert _names(client.get(f"/venues/?day={day.isoformat()}").get_data(as_text=True), homes) == {"baisha", "xingfu"}
     # outside opening hours (12:00-13:00 is the lunch break)
-    assert _names(client.get(f"/venues/?day={day.isoformat()}&start=12:00&end=13:00").get_data(as_text=True), homes) == set()
+    assert (
+        _names(client.get(f"/venues/?day={day.isoformat()}&start=12:00&end=13:00").get_data(as_text=True), homes)
+        == set()
+    )
     bad = client.get("/venues/?day=tomorrow&start=25:00").get_data(as_text=True)
     assert "Enter a date like 2026-05-04." in bad and "Enter a time like 09:30." in bad
 
@@ -117,8 +122,14 @@ def test_venue_page_renders_the_slot(app, client, homes):
 def test_week_calendar(client, homes, make_booking, make_closure):
     venue = homes["baisha"]
     monday = local_today() - timedelta(days=local_today().weekday()) + timedelta(days=7)
-    make_booking(venue, day=monday + timedelta(days=1), start=time(9, 15), end=time(10, 45), state="approved",
-                 purpose="周二的读书会")
+    make_booking(
+        venue,
+        day=monday + timedelta(days=1),
+        start=time(9, 15),
+        end=time(10, 45),
+        state="approved",
+        purpose="周二的读书会",
+    )
     make_booking(venue, day=monday + timedelta(days=1), start=time(14), end=time(15), state="pending", purpose="待定")
     make_closure(venue, monday + timedelta(days=4), reason="节日闭馆")
     response = client.get(f"/venues/{venue.id}/calendar?week={monday.isoformat()}")
@@ -127,7 +138,7 @@ def test_week_calendar(client, homes, make_booking, make_closure):
     assert "周二的读书会" in html and "09:15–10:45" in html and "待定" not in html
     assert "节日闭馆" in html and html.count('class="cal-day') == 7
     # grid rows: first row 08:00, 15-minute rows -> 09:15 is row 6, 10:45 ends before row 12
-    assert 'cal-booking rs-6 re-12' in html
+    assert "cal-booking rs-6 re-12" in html
     assert 'class="cal-item cal-open rs-1 re-17"' in html  # 08:00-12:00
     nxt = client.get(f"/venues/{venue.id}/calendar?week={(monday + timedelta(days=7)).isoformat()}", headers=htmx())
     body = nxt.get_data(as_text=True)

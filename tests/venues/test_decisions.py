@@ -40,8 +40,18 @@ def world(city_tree, make_venue, make_manager, make_user, make_booking):
     a = make_booking(venue, alice, start=time(9), end=time(11), purpose="A 读书会")
     b = make_booking(venue, bob, start=time(10), end=time(12), purpose="B 团日活动")
     c = make_booking(venue, carol, start=time(11), end=time(12), purpose="C 不重叠A")
-    return {"venue": venue, "other_venue": other_venue, "manager": manager, "other_manager": other_manager,
-            "alice": alice, "bob": bob, "carol": carol, "a": a, "b": b, "c": c}
+    return {
+        "venue": venue,
+        "other_venue": other_venue,
+        "manager": manager,
+        "other_manager": other_manager,
+        "alice": alice,
+        "bob": bob,
+        "carol": carol,
+        "a": a,
+        "b": b,
+        "c": c,
+    }
 
 
 def test_queue_shows_pending_with_collisions(client, login_as, world):
@@ -256,10 +266,18 @@ def test_cancel_rules(client, login_as, world, make_booking):
 
 
 def test_my_bookings_shows_decision_reason_and_feed(client, login_as, world, make_booking):
-    make_booking(world["venue"], world["alice"], day=future_day(4), state="rejected", decision_note="人数太多",
-                 decided_by_id=world["manager"].id, decided_at=utcnow())
-    make_booking(world["venue"], world["alice"], day=local_today() - timedelta(days=3), state="approved",
-                 purpose="上周的活动")
+    make_booking(
+        world["venue"],
+        world["alice"],
+        day=future_day(4),
+        state="rejected",
+        decision_note="人数太多",
+        decided_by_id=world["manager"].id,
+        decided_at=utcnow(),
+    )
+    make_booking(
+        world["venue"], world["alice"], day=local_today() - timedelta(days=3), state="approved", purpose="上周的活动"
+    )
     login_as(world["alice"])
     html = client.get("/venues/bookings/mine").get_data(as_text=True)
     assert "人数太多" in html and "Decided by 管理员甲" in html and "上周的活动" not in html
