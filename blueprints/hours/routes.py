@@ -14,6 +14,7 @@ from flask import abort, flash, make_response, redirect, request, session, url_f
 from flask_babel import format_time
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.orm import joinedload
 
 from blueprints.auth.models import User
 from blueprints.core.authz import require
@@ -24,7 +25,6 @@ from blueprints.core.htmx import flash_only, is_htmx, render_page
 from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.events.models import Event, Registration
 from blueprints.orgs.forms import ROUNDING_LABELS
-from blueprints.orgs.services import effective_settings
 
 from . import bp
 from .forms import (
@@ -65,6 +65,7 @@ from .services import (
     compute_hours,
     confirm_hours,
     correct_record,
+    effective_settings,
     event_records,
     fix_times,
     hours_overview,
@@ -112,7 +113,8 @@ def _refuse(exc: HoursError, back: str, status: int = 409):
 
 
 def _event(event_id: int) -> Event:
-    return db.get_or_404(Event, event_id)
+    # the team and org come along: the permission check needs both
+    return db.get_or_404(Event, event_id, options=[joinedload(Event.team), joinedload(Event.org)])
 
 
 def _managed_event(event_id: int) -> Event:

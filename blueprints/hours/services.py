@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import url_for
+from flask import g, has_request_context, url_for
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased, joinedload
 
@@ -22,7 +22,8 @@ from blueprints.core.timeutil import local_day_bounds, local_today, to_local, ut
 from blueprints.events.models import Event, Registration
 from blueprints.notifications.services import notify
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import can_coordinate, effective_settings, round_minutes, scope_clause
+from blueprints.orgs.services import can_coordinate, round_minutes, scope_clause
+from blueprints.orgs.services import effective_settings as _effective_settings
 from blueprints.teams.models import Membership
 
 from .models import (
@@ -52,6 +53,26 @@ class HoursError(Exception):
         super().__init__(code)
         self.code = code
         self.params = params
+
+
+def effective_settings(org: Org | None):
+    """The org's inherited settings, read once per request and org."""
+    if not has_request_context():
+        return _effective_settings(org)
+    cache = g.setdefault("_hours_settings", {})
+    key = org.id if org is not None else None
+    if key not in cache:
+        cache[key] = _effective_settings(org)
+    return cache[key]
+
+
+def org_settings_for(org_id: int | None):
+    """Settings of the org with this id without loading it first when cached."""
+    if org_id is None:
+        return effective_settings(None)
+    if has_request_context() and org_id in g.get("_hours_settings", {}):
+        return g._hours_settings[org_id]
+    return effective_settings(db.session.get(Org, org_id))
 
 
 # --- who may do what --------------------------------------------------------------------------
@@ -845,7 +866,7 @@ def volunteer_totals(user, year: int | None = None) -> dict[str, int]:
 
 def hours_overview(user) -> dict:
     """What the "my hours" page and the home panel show."""
-    settings = effective_settings(user.home_org) if user.home_org_id else effective_settings(None)
+    settings = org_settings_for(user.home_org_id)
     totals = volunteer_totals(user)
     target_minutes = settings.annual_target_hours * 60
     next_threshold = next((t for t in settings.star_thresholds if totals["lifetime"] < t * 60), None)
