@@ -111,7 +111,6 @@ def test_pages_at_phone_and_desktop_widths(
     )
     make_team(org=city_tree["t1"], name="白沙街道河小青护河队")
     make_coordinator(city_tree["d1"], phone="13966660020")
-    monday = local_today() - timedelta(days=local_today().weekday())
     events = []
     for day in range(5):
         start = (utcnow() + timedelta(days=day, hours=2)).replace(minute=0, second=0, microsecond=0)
@@ -132,7 +131,6 @@ def test_pages_at_phone_and_desktop_widths(
     db.session.commit()
     server = live_server(workers=2)
     base = server.url
-    del monday
 
     desktop_context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     desktop = desktop_context.new_page()

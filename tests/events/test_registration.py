@@ -311,3 +311,51 @@ def test_roster_csv_has_bom_and_is_formula_safe(client, login_as, make_event, ma
     login_as(make_user())
     assert client.get(f"/events/{event.id}/roster.csv").status_code == 403
     assert client.get(f"/events/{event.id}/roster").status_code == 403
+
+
+def test_random_sequences_keep_seats_and_waitlist_exact(app, make_event, make_user, make_team):
+    """Any mix of joins, cancellations (seated or waiting) and capacity changes keeps the invariants:
+    seats = confirmed rows <= capacity, waitlist positions exactly 1..n in joining order, and
+    nobody waits while a seat is free."""
+    import random
+
+    leader = make_user()
+    event = make_event(team=make_team(leader=leader), capacity=3)
+    people = [make_user(name=f"随机{i}") for i in range(14)]
+    rng = random.Random(7)
+    joined_order: list[int] = []  # user ids in the order they joined the waitlist
+    for _step in range(120):
+        db.session.expire_all()
+        active = {r.user_id: r for r in _regs(event) if r.state in ("confirmed", "waitlisted")}
+        op = rng.random()
+        if op < 0.5:
+            user = rng.choice(people)
+            if user.id in active:
+                with pytest.raises(RegistrationError):
+                    register(event, user)
+                db.session.rollback()
+                continue
+            reg = register(event, user)
+            if reg.state == "waitlisted":
+                joined_order.append(user.id)
+        elif op < 0.85 and active:
+            reg = rng.choice(list(active.values()))
+            cancel_registration(reg, reg.user)
+            if reg.user_id in joined_order:
+                joined_order.remove(reg.user_id)
+        else:
+            ev = _fresh(event)
+            change_capacity(leader, ev, max(ev.confirmed_count, 1) + rng.randint(0, 2))
+        db.session.commit()
+        ev = _fresh(event)
+        rows = _regs(event)
+        seated = [r for r in rows if r.state == "confirmed"]
+        waiting = sorted((r for r in rows if r.state == "waitlisted"), key=lambda r: r.waitlist_position)
+        assert ev.confirmed_count == len(seated) <= ev.capacity
+        assert [r.waitlist_position for r in waiting] == list(range(1, len(waiting) + 1))
+        assert ev.waitlist_count == len(waiting)
+        assert not waiting or ev.confirmed_count == ev.capacity
+        # promotions take the head of the queue: the waitlist keeps joining order
+        promoted = [u for u in joined_order if u not in {r.user_id for r in waiting}]
+        joined_order = [u for u in joined_order if u not in promoted]
+        assert [r.user_id for r in waiting] == joined_order
