@@ -416,3 +416,10 @@ def report_url(endpoint: str, base: dict, **changes) -> str:
     """url_for with the page's shared arguments, some changed (None removes one)."""
     args = {**base, **changes}
     return url_for(endpoint, **{k: v for k, v in args.items() if v is not None})
+
+
+@bp.app_template_filter("report_hours")
+def report_hours(minutes: int | None) -> str:
+    """Minutes as hours for a headline figure: thousands separated, at most one decimal (1,234.5)."""
+    value = round((minutes or 0) / 60, 1)
+    return f"{value:,.1f}".removesuffix(".0")
