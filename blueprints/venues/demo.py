@@ -17,7 +17,10 @@ from __future__ import annotations
 
 from datetime import time, timedelta
 
+import sqlalchemy as sa
+
 from blueprints.auth.models import User, new_feed_token
+from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_to_utc
 from blueprints.demo.bulk import insert_rows, next_id, reset_sequence
 
@@ -303,6 +306,9 @@ def seed(ctx) -> None:  # noqa: ANN001
             add(v, day, slot, state_for(past), requesters[rng.randrange(len(requesters))])
     ctx.counts["bookings"] = insert_rows(Booking, rows)
     reset_sequence(Booking)
+    # fresh bulk-loaded tables have no planner statistics; without them the queue query plans badly
+    for table in ("venues", "opening_hours", "closures", "venue_managers", "bookings"):
+        db.session.execute(sa.text(f"ANALYZE {table}"))
 
     data["venue_ids"] = venue_ids
     by_org: dict[int, list[int]] = {}

@@ -16,7 +16,7 @@ def approve_in_process(db_url: str, booking_id: int, user_id: int, barrier, resu
     from tests.conftest import test_config
 
     app = create_app(test_config(db_url))
-    with app.test_request_context("/"):
+    with app.test_request_context("/", headers={"Accept-Language": "en"}):
         barrier.wait(timeout=60)
         started = time.monotonic()
         with write_intent():

@@ -75,7 +75,9 @@ def test_concurrent_approvals_over_http(
         booking_id = ids[s][i]
         barrier.wait(timeout=30)
         response = session.post(
-            f"{server.url}/venues/bookings/{booking_id}/approve", headers={"HX-Request": "true"}, timeout=30
+            f"{server.url}/venues/bookings/{booking_id}/approve",
+            headers={"HX-Request": "true", "Accept-Language": "en"},
+            timeout=30,
         )
         return s, response.status_code, response.text
 
