@@ -8,7 +8,7 @@ registrations marked attended, or service records), so it works whatever the ear
   items), to show inheritance.
 - Assessments: of the youth homes, some never assessed, some assessed over a year ago (due), some
   recently, some twice (history). The current stars are set on the venue.
-- Feedback: about 60% of attendees of completed events (30% at city scale) rate them (mostly 4-5
+- Feedback: about 60% of attendees of completed events (20% at city scale) rate them (mostly 4-5
   stars, a few low), a quarter with a comment; people served rate ~40% of events through the QR
   code; one abusive public comment is hidden by the city coordinator. Events that ended inside the
   rating window keep some attendees unrated and invited (notifications; city scale: the last 3 days
@@ -260,7 +260,7 @@ def _seed_feedback(ctx) -> None:  # noqa: ANN001
         return
     demo_volunteer = db.session.scalar(sa.select(User.id).where(User.phone == "13800000030"))
     weights = {event_id: _cum_weights(rng.uniform(0.55, 1.0)) for event_id in events}
-    member_share = 0.3 if ctx.city else 0.6
+    member_share = 0.2 if ctx.city else 0.6
     # invitations for events inside the rating window (city scale: the last 3 days only, to stay light)
     invite_after = now - (timedelta(days=3) if ctx.city else window)
     completed = sa.select(Event.id).where(Event.state == "completed", Event.ends_at <= now)
@@ -270,12 +270,10 @@ def _seed_feedback(ctx) -> None:  # noqa: ANN001
         ),
         sa.select(ServiceRecord.event_id, ServiceRecord.volunteer_id).where(ServiceRecord.event_id.in_(completed)),
     ).subquery()
-    pairs = (
-        db.session.connection()
+    pairs = db.session.connection().execute(
+        sa.select(attendees.c.event_id, attendees.c.user_id)
+        .order_by(attendees.c.event_id, attendees.c.user_id)
         .execution_options(yield_per=20_000)
-        .execute(
-            sa.select(attendees.c.event_id, attendees.c.user_id).order_by(attendees.c.event_id, attendees.c.user_id)
-        )
     )
     rated_events: set[int] = set()
     invites: list[dict] = []
