@@ -59,15 +59,17 @@ class ReportError(ValueError):
 # --- building blocks ---------------------------------------------------------------------------
 
 
-def effective(record=ServiceRecord):
+def effective(record=ServiceRecord, as_of: int | None = None):
     """The record is not superseded: same meaning as hours.models.is_effective_clause().
 
     Written as NOT IN over the (few) superseded ids: both databases compute that list once, where
     the correlated NOT EXISTS probes an index for every record (about twice as slow at city scale).
+    With `as_of`, only corrections up to that record id count (the ledger as it was then).
     """
-    return record.id.not_in(
-        sa.select(ServiceRecord.supersedes_id).where(ServiceRecord.supersedes_id.is_not(None)).scalar_subquery()
-    )
+    superseded = sa.select(ServiceRecord.supersedes_id).where(ServiceRecord.supersedes_id.is_not(None))
+    if as_of is not None:
+        superseded = superseded.where(ServiceRecord.id <= as_of)
+    return record.id.not_in(superseded.scalar_subquery())
 
 
 def subtree_ids(org: Org):
@@ -75,16 +77,21 @@ def subtree_ids(org: Org):
     return sa.select(Org.id).where(subtree_clause(org))
 
 
-def ledger_filter(org: Org, period: Period, team_id: int | None = None, record=ServiceRecord) -> list:
-    """WHERE clauses of the ledger in scope (see the module docstring)."""
+def ledger_filter(
+    org: Org, period: Period, team_id: int | None = None, record=ServiceRecord, as_of: int | None = None
+) -> list:
+    """WHERE clauses of the ledger in scope (see the module docstring); with `as_of`, the ledger
+    as it stood when `as_of` was the last record id."""
     start, end = period.bounds
     clauses = [
         record.served_at >= start,
         record.served_at < end,
         record.minutes > 0,
-        effective(record),
+        effective(record, as_of),
         record.org_id.in_(subtree_ids(org)),
     ]
+    if as_of is not None:
+        clauses.append(record.id <= as_of)
     if team_id is not None:
         clauses.append(record.event_id.in_(sa.select(Event.id).where(Event.team_id == team_id)))
     return clauses
@@ -734,10 +741,18 @@ def _child_key_expr(org: Org, path_column):
     return sa.func.substr(path_column, 1, n + slash)
 
 
-def _ledger_part(org: Org, period: Period) -> dict:
-    """The figures that read the service-hour ledger (the expensive part, cached)."""
+def _month_bucket(period: Period, column):
+    """SQL: the index of the chart bucket (month, or year) that `column` falls in."""
+    starts = [utc for _day, utc in period.buckets()]
+    if len(starts) == 1:
+        return sa.literal(0)
+    return sa.case(*[(column < b, i - 1) for i, b in enumerate(starts[1:], 1)], else_=len(starts) - 1)
+
+
+def _ledger_part(org: Org, period: Period, as_of: int | None) -> dict:
+    """The figures that read the service-hour ledger (the expensive part, cached), as of record `as_of`."""
     sr = ServiceRecord
-    where = ledger_filter(org, period)
+    where = ledger_filter(org, period, as_of=as_of)
     per_event = (
         sa.select(
             sr.event_id.label("event_id"),
@@ -749,12 +764,8 @@ def _ledger_part(org: Org, period: Period) -> dict:
         .subquery("per_event")
     )
     child = _child_key_expr(org, Org.path)
-    month_starts = [utc for _day, utc in period.buckets()]
-    if len(month_starts) > 1:
-        whens = [(Event.starts_at < b, i - 1) for i, b in enumerate(month_starts[1:], 1)]
-        bucket = sa.case(*whens, else_=len(month_starts) - 1)
-    else:
-        bucket = sa.literal(0)
+    month_starts = period.buckets()
+    bucket = _month_bucket(period, Event.starts_at)
     # grouped in an outer query: PostgreSQL cannot match GROUP BY expressions that carry parameters
     inner = (
         sa.select(
@@ -800,9 +811,115 @@ def _ledger_part(org: Org, period: Period) -> dict:
     )
     for path, values in by_child.items():
         values[2] = child_volunteers.get(path, 0)
+    return {
+        "by_child": by_child,
+        "by_team": by_team,
+        "months": months,
+        "volunteers": volunteers,
+        "team_names": _team_names(by_team, {}),
+        "as_of": as_of,
+    }
+
+
+def _team_names(by_team: dict, known: dict) -> dict:
+    """Names of the ten busiest teams (one query for those not known yet)."""
     top = _top(by_team, 10)
-    names = dict(db.session.execute(sa.select(Team.id, Team.name).where(Team.id.in_(top))).all()) if top else {}
-    return {"by_child": by_child, "by_team": by_team, "months": months, "volunteers": volunteers, "team_names": names}
+    missing = [tid for tid in top if tid not in known]
+    names = {tid: known[tid] for tid in top if tid in known}
+    if missing:
+        names.update(db.session.execute(sa.select(Team.id, Team.name).where(Team.id.in_(missing))).all())
+    return names
+
+
+#: a refresh reads the records of the volunteers concerned; past this many new records, recompute
+MAX_INCREMENT = 2000
+
+
+def _refresh_ledger(org: Org, period: Period, old: dict, as_of: int) -> dict | None:
+    """The ledger part brought from old["as_of"] to `as_of` by reading only what changed.
+
+    The ledger is append-only: the records after the old watermark, and the records they
+    supersede, are all that changed. For the volunteers concerned, every record in scope is read
+    (through the (volunteer_id, served_at) index) with the id of the record that supersedes it,
+    and each volunteer-and-event pair is counted as it was and as it is; the differences are
+    added to the cached figures. None when there is too much to catch up on.
+    """
+    sr = ServiceRecord
+    before_id = old["as_of"]
+    if before_id is None or as_of - before_id > MAX_INCREMENT:
+        return None
+    newer = sa.select(sr.volunteer_id).where(sr.id > before_id, sr.id <= as_of)
+    replaced = sa.select(sr.volunteer_id).where(
+        sr.id.in_(sa.select(sr.supersedes_id).where(sr.id > before_id, sr.id <= as_of))
+    )
+    volunteers = set(db.session.scalars(newer.union(replaced)))
+    if not volunteers:
+        return {**old, "as_of": as_of}
+    start, end = period.bounds
+    later = aliased(ServiceRecord, name="later")
+    superseded_by = sa.select(later.id).where(later.supersedes_id == sr.id).scalar_subquery()
+    child = _child_key_expr(org, Org.path)
+    rows = db.session.execute(
+        sa.select(
+            sr.id,
+            sr.volunteer_id,
+            sr.event_id,
+            sr.minutes,
+            superseded_by,
+            child,
+            Event.team_id,
+            _month_bucket(period, Event.starts_at),
+        )
+        .join(Event, Event.id == sr.event_id)
+        .join(Org, Org.id == sr.org_id)
+        .where(
+            sr.volunteer_id.in_(sorted(volunteers)),
+            sr.served_at >= start,
+            sr.served_at < end,
+            sr.minutes > 0,
+            sr.id <= as_of,
+            sr.org_id.in_(subtree_ids(org)),
+        )
+    ).all()
+    pairs: dict[tuple[int, int], list] = {}  # (volunteer, event) -> [before, after, child, team, bucket]
+    for rid, vid, eid, minutes, by, child_path, team_id, b in rows:
+        pair = pairs.setdefault((vid, eid), [0, 0, child_path, team_id, b])
+        if rid <= before_id and (by is None or by > before_id):
+            pair[0] += minutes
+        if by is None or by > as_of:
+            pair[1] += minutes
+    by_child = {k: list(v) for k, v in old["by_child"].items()}
+    by_team = {k: list(v) for k, v in old["by_team"].items()}
+    months = list(old["months"])
+    seen: dict[int, tuple[set, set]] = {}
+    for (vid, _eid), (before, after, child_path, team_id, b) in pairs.items():
+        served = (after > 0) - (before > 0)
+        for target in (by_child.setdefault(child_path, [0, 0, 0]), by_team.setdefault(team_id, [0, 0])):
+            target[0] += served
+            target[1] += after - before
+        months[b] += after - before
+        was, now = seen.setdefault(vid, (set(), set()))
+        if before > 0:
+            was.add(child_path)
+        if after > 0:
+            now.add(child_path)
+    total = old["volunteers"]
+    for was, now in seen.values():
+        total += bool(now) - bool(was)
+        for child_path in now - was:
+            by_child.setdefault(child_path, [0, 0, 0])[2] += 1
+        for child_path in was - now:
+            by_child[child_path][2] -= 1
+    by_team = {k: v for k, v in by_team.items() if v != [0, 0]}
+    by_child = {k: v for k, v in by_child.items() if v != [0, 0, 0]}
+    return {
+        "by_child": by_child,
+        "by_team": by_team,
+        "months": months,
+        "volunteers": total,
+        "team_names": _team_names(by_team, old["team_names"]),
+        "as_of": as_of,
+    }
 
 
 def _rest_part(org: Org, period: Period) -> dict:
@@ -862,9 +979,11 @@ class DashboardCache:
 
     Validity is checked on every read with one cheap statement (`_stamps`): the ledger part with
     the highest service-record id (the ledger is append-only: every new record or correction
-    raises it) and the org tree; the rest with counts and latest change times of events, people
-    served, bookings, youth homes, opening hours, closures, users and teams. A stale part is
-    recomputed. Each process keeps its own cache; nothing is shared but the database.
+    raises it), the org tree and the team names; the rest with counts and latest change times of
+    events, people served, bookings, youth homes, opening hours, closures and users. A ledger part
+    that is behind only by new records catches up from them (`_refresh_ledger`); anything else
+    stale is recomputed. Each process keeps its own cache; nothing is shared but the database.
+    Assumption: an event's team and org do not change once hours are recorded for it.
     """
 
     def __init__(self, size: int = 32):
@@ -879,6 +998,11 @@ class DashboardCache:
                 return None
             self.entries.move_to_end(key)
             return entry[1]
+
+    def get_any(self, key):
+        """(stamp, value) of an entry whatever its stamp, or None."""
+        with self.lock:
+            return self.entries.get(key)
 
     def put(self, key, stamp, value) -> None:
         with self.lock:
@@ -930,9 +1054,18 @@ def dashboard(org: Org, period: Period, use_cache: bool = True) -> Dashboard:
     """All the dashboard's figures for `org`'s subtree and `period`."""
     key = (org.id, org.path, period.start, period.end)
     ledger_stamp, rest_stamp = _stamps()
-    ledger = cache.get(("ledger", *key), ledger_stamp) if use_cache else None
+    as_of, tree = ledger_stamp[0], ledger_stamp[1:]
+    ledger = None
+    if use_cache:
+        ledger = cache.get(("ledger", *key), ledger_stamp)
+        if ledger is None:
+            # the same org tree and teams, only newer records: catch up instead of recomputing
+            stale = cache.get_any(("ledger", *key))
+            if stale is not None and stale[0][1:] == tree and (stale[0][0] or 0) <= (as_of or 0):
+                ledger = _refresh_ledger(org, period, stale[1], as_of or 0)
     if ledger is None:
-        ledger = _ledger_part(org, period)
+        ledger = _ledger_part(org, period, as_of or 0)
+    if use_cache:
         cache.put(("ledger", *key), ledger_stamp, ledger)
     rest = cache.get(("rest", *key), rest_stamp) if use_cache else None
     if rest is None:

@@ -187,3 +187,64 @@ def test_periods(app):
     assert Period.month_of(2024, 2).days == 29
     assert len(Period("custom", date(2020, 1, 1), date(2026, 6, 1)).buckets()) == 7  # by year past 36 months
     assert len(Period.year_of(2026).buckets()) == 12
+
+
+def _figures(board):
+    return (
+        board.events_held,
+        board.participations,
+        board.volunteers,
+        board.minutes,
+        board.minutes_by_month,
+        [(c.org_id, c.participations, c.volunteers, c.minutes) for c in board.children],
+        [(t.team_id, t.participations, t.minutes) for t in board.top_teams],
+    )
+
+
+def test_cached_figures_catch_up_with_new_records_exactly(r_ledger, r_record, make_user, monkeypatch):
+    """After each change the cached dashboard (brought up to date from the new records only)
+    equals a dashboard computed from scratch."""
+    services.cache.clear()
+    calls = {"refresh": 0}
+    refresh = services._refresh_ledger
+
+    def counted(*args):
+        calls["refresh"] += 1
+        return refresh(*args)
+
+    monkeypatch.setattr(services, "_refresh_ledger", counted)
+    city, d1 = r_ledger["orgs"]["city"], r_ledger["orgs"]["d1"]
+    period = Period.year_of(r_ledger["year"])
+    people, events = r_ledger["people"], r_ledger["events"]
+    newcomer = make_user("新志愿者", org=r_ledger["orgs"]["c1"])
+    for org in (city, d1):
+        dashboard(org, period)
+    changes = [
+        lambda: r_record(newcomer, events["e1"], 90),  # a new volunteer
+        lambda: r_record(people["b"], events["e2"], 30),  # a known volunteer, a new event
+        lambda: r_record(people["z"], events["other"], 60),  # another district
+        lambda: r_record(people["a"], events["last_year"], 60),  # outside the period
+    ]
+    for change in changes:
+        change()
+        for org in (city, d1):
+            with count_statements(db.engine) as log:
+                cached = dashboard(org, period)
+            assert _figures(cached) == _figures(dashboard(org, period, use_cache=False))
+            assert len(log) <= 4, str(log)  # validity check, the new records, the volunteers' records
+    assert calls["refresh"] == 2 * len(changes)
+    # corrections: down, to zero (the pair stops counting), and a correction of a correction
+    first = db.session.scalar(
+        sa.select(ServiceRecord).where(ServiceRecord.volunteer_id == newcomer.id).order_by(ServiceRecord.id)
+    )
+    lower = r_record(newcomer, events["e1"], 45, supersedes=first)
+    for org in (city, d1):
+        assert _figures(dashboard(org, period)) == _figures(dashboard(org, period, use_cache=False))
+    zero = r_record(newcomer, events["e1"], 0, supersedes=lower)
+    for org in (city, d1):
+        board = dashboard(org, period)
+        assert _figures(board) == _figures(dashboard(org, period, use_cache=False))
+    assert dashboard(d1, period).volunteers == r_ledger["d1"]["volunteers"]  # the newcomer counts no more
+    r_record(newcomer, events["e1"], 120, supersedes=zero)
+    for org in (city, d1):
+        assert _figures(dashboard(org, period)) == _figures(dashboard(org, period, use_cache=False))
