@@ -178,3 +178,14 @@ def test_pages_and_static_are_gzipped_when_accepted(client):
 def test_static_urls_are_versioned(client):
     page = client.get("/").get_data(as_text=True)
     assert "/static/css/app.css?v=" in page
+
+
+def test_redirect_answering_htmx_becomes_hx_redirect(client, make_user):
+    make_user(phone="13911117777")
+    from tests.fixtures.core import PASSWORD
+
+    response = client.post("/account/login", data={"phone": "13911117777", "password": PASSWORD}, headers=htmx())
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == "/" and "Location" not in response.headers
+    plain = client.post("/account/logout")
+    assert plain.status_code == 303

@@ -103,6 +103,22 @@ def init_core(app: Flask) -> None:
     csp = _csp(app)
 
     @app.after_request
+    def _htmx_redirects(response):
+        # A redirect answering an htmx request would be followed by the browser's fetch and the next
+        # page swapped into the form's target; tell htmx to load it as a whole page instead.
+        if (
+            response.status_code in (301, 302, 303, 307, 308)
+            and request.headers.get("HX-Request") == "true"
+            and request.headers.get("HX-Boosted") != "true"
+        ):
+            location = response.headers.get("Location", "/")
+            response.status_code = 204
+            response.headers["HX-Redirect"] = location
+            del response.headers["Location"]
+            response.set_data(b"")
+        return response
+
+    @app.after_request
     def _security_headers(response):
         headers = response.headers
         headers.setdefault("Content-Security-Policy", csp)
