@@ -4,7 +4,9 @@
 - home panels: sections of the signed-in home page;
 - badges: small counters next to nav links (pending approvals, unread notifications);
 - dashboard sections: extra sections of the coordinator dashboard (e.g. satisfaction);
-- slots: pieces one blueprint adds to another's page (a "rate this event" link, check-in links).
+- slots: pieces one blueprint adds to another's page (a "rate this event" link, check-in links);
+- facts: numbers about the signed-in user that the layout needs on every page (badge counts, "manages a
+  venue", "coordinates an org"), fetched together in one statement by `user_facts(user)`.
 """
 
 from __future__ import annotations
@@ -61,6 +63,12 @@ class Registry:
     badges: dict[str, Callable[[Any], int]] = field(default_factory=dict)
     dashboard_sections: list[DashboardSection] = field(default_factory=list)
     slots: dict[str, list[Slot]] = field(default_factory=dict)
+    #: name -> fn(user_id) returning a scalar SQL expression; all are read in ONE statement per request
+    facts: dict[str, Callable[[int], Any]] = field(default_factory=dict)
+
+    def add_fact(self, name: str, expression: Callable[[int], Any]) -> None:
+        """A number about the signed-in user (a badge count, "manages a venue") read with the others."""
+        self.facts[name] = expression
 
     def add_slot(self, name: str, slot: Slot) -> None:
         entries = self.slots.setdefault(name, [])
@@ -89,3 +97,28 @@ class Registry:
 
 def get_registry(app) -> Registry:  # noqa: ANN001
     return app.extensions.setdefault("qingyi_registry", Registry())
+
+
+def user_facts(user) -> dict[str, int]:  # noqa: ANN001
+    """Every registered fact about `user`, in one SELECT, cached for the request."""
+    from flask import current_app, g, has_request_context
+
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    cache = g.setdefault("_user_facts", {}) if has_request_context() else {}
+    if user.id not in cache:
+        import sqlalchemy as sa
+
+        from .extensions import db
+
+        facts = get_registry(current_app).facts
+        if not facts:
+            return {}
+        columns = [sa.func.coalesce(expr(user.id), 0).label(name) for name, expr in facts.items()]
+        row = db.session.execute(sa.select(*columns)).one()
+        cache[user.id] = {name: int(row._mapping[name] or 0) for name in facts}
+    return cache[user.id]
+
+
+def user_fact(user, name: str) -> int:  # noqa: ANN001
+    return user_facts(user).get(name, 0)

@@ -226,8 +226,14 @@ def _visible(item, user) -> bool:
 
 
 def _badge(registry, name: str, user) -> int:
+    if not getattr(user, "is_authenticated", False):
+        return 0
+    if name in registry.facts:
+        from .registry import user_fact
+
+        return user_fact(user, name)
     count = registry.badges.get(name)
-    if count is None or not getattr(user, "is_authenticated", False):
+    if count is None:
         return 0
     cache = g.setdefault("_badges", {})
     if name not in cache:

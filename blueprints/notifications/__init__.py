@@ -13,12 +13,13 @@ def init_app(app: Flask) -> None:
     from blueprints.core.registry import NavItem, get_registry
 
     from . import models, routes  # noqa: F401
-    from .services import send_queued_mail, unread_count
+    from .services import send_queued_mail, unread_count, unread_fact
 
     app.register_blueprint(bp)
     app.teardown_request(send_queued_mail)
     registry = get_registry(app)
     registry.add_badge("unread", unread_count)
+    registry.add_fact("unread", unread_fact)
     registry.add_nav(
         NavItem(
             "notifications.index",

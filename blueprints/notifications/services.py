@@ -65,6 +65,16 @@ def unread_count(user) -> int:
     )
 
 
+def unread_fact(user_id: int):
+    """The unread badge, read with the other layout facts in one statement."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(Notification)
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
+    )
+
+
 def mark_read(user, ids: list[int] | None = None) -> int:
     stmt = sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     if ids is not None:

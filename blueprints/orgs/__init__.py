@@ -13,9 +13,10 @@ def init_app(app: Flask) -> None:
     from blueprints.core.registry import NavItem, get_registry
 
     from . import models, routes  # noqa: F401
-    from .services import is_coordinator
+    from .services import coordinates_fact, is_coordinator
 
     app.register_blueprint(bp)
+    get_registry(app).add_fact("coordinates", coordinates_fact)
     get_registry(app).add_nav(
         NavItem("orgs.index", _l("Organisations"), order=80, visible=is_coordinator, group="admin")
     )
