@@ -30,6 +30,7 @@ ERRORS = {
     "checkout_before_checkin": _l("The check-out cannot be before the check-in."),
     "too_long": _l("More than 24 hours between check-in and check-out cannot be right."),
     "not_started": _l("The event has not started yet."),
+    "not_confirmed": _l("Confirm the event's hours first; then add what is missing."),
     "already_confirmed": _l("The hours of this event were already confirmed. Nothing new was written."),
     "missing_checkout": _l(
         "%(count)s people checked in but not out (%(names)s). Set their check-out time or mark them no-show first."
@@ -55,7 +56,8 @@ def error_text(exc: HoursError) -> str:
     params = {}
     for key, value in exc.params.items():
         params[key] = format_datetime(value, "short") if isinstance(value, datetime) else value
-    return str(ERRORS.get(exc.code, ERRORS["event_not_running"])) % params if params else str(ERRORS[exc.code])
+    text = str(ERRORS[exc.code])  # every code a service raises has its words here (a test checks)
+    return text % params if params else text
 
 
 def attendance_closed_text(event, now: datetime) -> str | None:

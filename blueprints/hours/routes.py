@@ -529,7 +529,7 @@ def add(event_id: int):
     """Record hours for someone on the roster who has none (补录 by the leader)."""
     event = _managed_event(event_id)
     if event.hours_confirmed_at is None:
-        return _refuse(HoursError("not_started"), url_for("hours.event_hours", event_id=event.id))
+        return _refuse(HoursError("not_confirmed"), url_for("hours.event_hours", event_id=event.id))
     form = AddRecordForm(prefix="add")
     candidates = roster(event)
     form.volunteer.choices = _volunteer_choices(candidates, set())

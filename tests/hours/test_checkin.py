@@ -303,3 +303,17 @@ def test_check_in_closes_two_hours_after_the_end(client, login_as, h_world, h_ma
     code = attendance_code(old.id, "in", utcnow())
     response = client.post(f"/hours/events/{old.id}/check-in", data={"code": code})
     assert response.status_code == 422 and "has closed" in response.get_data(as_text=True)
+
+
+def test_every_refusal_has_words():
+    """Each HoursError code raised anywhere in the blueprint has a message in both languages."""
+    import re
+    from pathlib import Path
+
+    from blueprints.hours.messages import ERRORS
+
+    root = Path(__file__).resolve().parents[2] / "blueprints" / "hours"
+    codes = set()
+    for path in root.glob("*.py"):
+        codes |= set(re.findall(r'HoursError\(\s*"(\w+)"', path.read_text(encoding="utf-8")))
+    assert codes and codes <= set(ERRORS), codes - set(ERRORS)
