@@ -38,10 +38,13 @@ def _target(url: str, org_id: int | None) -> tuple[int, int]:
     return result
 
 
-def _with_client(url: str, path: str, admin_id: int, n: int) -> list[float]:
+def _with_client(url: str, path: str, admin_id: int, n: int, sections: bool = True) -> list[float]:
     from app import create_app
+    from blueprints.core.registry import get_registry
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "RATELIMIT_ENABLED": False})
+    if not sections:
+        get_registry(app).dashboard_sections.clear()
     client = app.test_client()
     with client.session_transaction() as sess:
         sess["_user_id"] = str(admin_id)
@@ -79,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--org", type=int, default=None, help="default: the top-level organisation")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--live", action="store_true", help="gunicorn with 2 workers instead of the test client")
+    parser.add_argument(
+        "--without-sections", action="store_true", help="leave out other blueprints' dashboard sections (test client)"
+    )
     parser.add_argument("--phone", default="13800000000")
     parser.add_argument("--password", default="qingyi2026")
     args = parser.parse_args(argv)
@@ -89,11 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         times = _live(args.database_url, path, args.requests, args.phone, args.password)
         cold, warm = times[:2], times[2:]
     else:
-        times = _with_client(args.database_url, path, admin_id, args.requests)
+        times = _with_client(args.database_url, path, admin_id, args.requests, not args.without_sections)
         cold, warm = times[:1], times[1:]
     median = statistics.median(warm)
     p90 = sorted(warm)[max(0, int(len(warm) * 0.9) - 1)]
-    print(f"database   {args.database_url}  ({'gunicorn, 2 workers' if args.live else 'Flask test client'})")
+    how = "gunicorn, 2 workers" if args.live else "Flask test client"
+    if args.without_sections:
+        how += ", without other blueprints' dashboard sections"
+    print(f"database   {args.database_url}  ({how})")
     print(f"GET        {path}")
     print(f"cold       {', '.join(f'{c * 1000:.0f} ms' for c in cold)}  (first request of a process: nothing cached)")
     print(

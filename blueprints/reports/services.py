@@ -24,13 +24,14 @@ these definitions, so a total on the dashboard is the sum of the rows of the lis
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy.orm import aliased
 
 from blueprints.auth.models import User, mask_phone
@@ -46,7 +47,7 @@ from blueprints.venues.models import Booking, Closure, OpeningHours, Venue
 
 from .periods import Period
 
-PAGE_SIZE = 50
+PAGE_SIZE = 30  # rows per page: a page of the longest list stays under 30 KB of HTML
 TALLY_SORTS = ("hours", "events", "name", "org")
 TARGET_STATUSES = ("all", "met", "not_met")
 EXPORT_FORMATS = ("csv", "xlsx")
@@ -974,13 +975,18 @@ def _rest_part(org: Org, period: Period) -> dict:
     }
 
 
+#: seconds a dashboard's figures other than the ledger's are reused before their stamp is checked
+REST_MAX_AGE = 30
+
+
 class DashboardCache:
     """Dashboards computed recently, per (org, period), kept while the data they read is unchanged.
 
-    Validity is checked on every read with one cheap statement (`_stamps`): the ledger part with
+    Validity is checked with cheap statements (`_ledger_stamp`, `_rest_stamp`): the ledger part with
     the highest service-record id (the ledger is append-only: every new record or correction
-    raises it), the org tree and the team names; the rest with counts and latest change times of
-    events, people served, bookings, youth homes, opening hours, closures and users. A ledger part
+    raises it), the org tree and the team names, on every read; the rest (events held, people
+    served, youth homes, teams, new volunteers) with counts and latest change times of their
+    tables, at most every REPORTS_REST_MAX_AGE seconds (default 30). A ledger part
     that is behind only by new records catches up from them (`_refresh_ledger`); anything else
     stale is recomputed. Each process keeps its own cache; nothing is shared but the database.
     Assumption: an event's team and org do not change once hours are recorded for it.
@@ -996,6 +1002,7 @@ class DashboardCache:
             entry = self.entries.get(key)
             if entry is None or entry[0] != stamp:
                 return None
+            self.entries[key] = (stamp, entry[1], time.monotonic())
             self.entries.move_to_end(key)
             return entry[1]
 
@@ -1006,7 +1013,7 @@ class DashboardCache:
 
     def put(self, key, stamp, value) -> None:
         with self.lock:
-            self.entries[key] = (stamp, value)
+            self.entries[key] = (stamp, value, time.monotonic())
             self.entries.move_to_end(key)
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
@@ -1019,9 +1026,15 @@ class DashboardCache:
 cache = DashboardCache()
 
 
-def _stamps() -> tuple[tuple, tuple]:
-    """(ledger stamp, rest stamp): cheap aggregates over the tables the dashboard reads, in one
-    statement that reads each table once (most of them through an index or the primary key)."""
+LEDGER_STAMP = ("ledger", "orgs", "teams")
+
+
+def _stamp(names) -> tuple:
+    """Cheap aggregates over the tables `names` (keys of the table below), in one statement.
+
+    One scalar subquery per value: SQLite answers max(id) from the index's last entry and
+    sum(home_org_id) from the home-org index alone (a join of derived tables ran 4x slower).
+    """
     count, total, length, high = sa.func.count, sa.func.sum, sa.func.length, sa.func.max
     parts = {
         "ledger": (ServiceRecord, [high(ServiceRecord.id)]),
@@ -1035,25 +1048,30 @@ def _stamps() -> tuple[tuple, tuple]:
         "closures": (Closure, [count(), high(Closure.id)]),
         "users": (User, [high(User.id), total(User.home_org_id)]),
     }
-    # one scalar subquery per value: SQLite answers max(id) from the index's last entry and
-    # sum(home_org_id) from the home-org index alone (a join of derived tables ran 4x slower)
-    names, columns = [], []
-    for name, (model, aggregates) in parts.items():
-        for i, aggregate in enumerate(aggregates):
-            names.append(f"{name}.{i}")
-            columns.append(sa.select(aggregate).select_from(model).scalar_subquery())
-    row = db.session.execute(sa.select(*columns)).one()
-    values = dict(zip(names, row, strict=True))
-    ledger_keys = ("ledger", "orgs", "teams")
-    ledger = tuple(v for k, v in values.items() if k.split(".")[0] in ledger_keys)
-    rest = tuple(v for k, v in values.items() if k.split(".")[0] not in ledger_keys)
-    return ledger, rest
+    columns = [
+        sa.select(aggregate).select_from(parts[name][0]).scalar_subquery()
+        for name in names
+        for aggregate in parts[name][1]
+    ]
+    return tuple(db.session.execute(sa.select(*columns)).one())
+
+
+def _ledger_stamp() -> tuple:
+    """(highest service-record id, org tree, team names): a few index reads."""
+    return _stamp(LEDGER_STAMP)
+
+
+def _rest_stamp() -> tuple:
+    """Counts and latest changes of events, people served, bookings, youth homes and users:
+    scans of mid-sized tables (tens of milliseconds at city scale), so checked at most every
+    REPORTS_REST_MAX_AGE seconds."""
+    return _stamp(("events", "served", "bookings", "venues", "opening", "closures", "users"))
 
 
 def dashboard(org: Org, period: Period, use_cache: bool = True) -> Dashboard:
     """All the dashboard's figures for `org`'s subtree and `period`."""
     key = (org.id, org.path, period.start, period.end)
-    ledger_stamp, rest_stamp = _stamps()
+    ledger_stamp = _ledger_stamp()
     as_of, tree = ledger_stamp[0], ledger_stamp[1:]
     ledger = None
     if use_cache:
@@ -1067,10 +1085,19 @@ def dashboard(org: Org, period: Period, use_cache: bool = True) -> Dashboard:
         ledger = _ledger_part(org, period, as_of or 0)
     if use_cache:
         cache.put(("ledger", *key), ledger_stamp, ledger)
-    rest = cache.get(("rest", *key), rest_stamp) if use_cache else None
+    rest = None
+    if use_cache:
+        entry = cache.get_any(("rest", *key))
+        max_age = current_app.config.get("REPORTS_REST_MAX_AGE", REST_MAX_AGE)
+        if entry is not None and time.monotonic() - entry[2] < max_age:
+            rest = entry[1]  # checked recently: events, bookings and accounts change slowly
     if rest is None:
-        rest = _rest_part(org, period)
-        cache.put(("rest", *key), rest_stamp, rest)
+        rest_stamp = _rest_stamp()
+        rest = cache.get(("rest", *key), rest_stamp) if use_cache else None
+        if rest is None:
+            rest = _rest_part(org, period)
+            if use_cache:
+                cache.put(("rest", *key), rest_stamp, rest)
     return _assemble(org, period, ledger, rest)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import sqlalchemy as sa
+from flask import current_app
 
 from blueprints.core.extensions import db
 from blueprints.hours.models import ServiceRecord, effective_records
@@ -164,14 +165,23 @@ def test_cache_shows_a_new_record_and_a_correction(r_ledger, r_record, r_event, 
     first = dashboard(d1, period)
     with count_statements(db.engine) as log:
         assert dashboard(d1, period) == first
-    assert len(log) == 1, str(log)  # only the validity check: the figures came from the cache
+    assert len(log) == 2, str(log)  # only the validity checks: the figures came from the cache
+    current_app.config["REPORTS_REST_MAX_AGE"] = 3600
+    with count_statements(db.engine) as log:
+        assert dashboard(d1, period) == first
+    assert len(log) == 1, str(log)  # the ledger's check alone: the rest was checked just now
+    current_app.config["REPORTS_REST_MAX_AGE"] = 0
     new = r_record(r_ledger["people"]["idle"], r_ledger["events"]["e1"], 45)
     second = dashboard(d1, period)
     assert second.minutes == first.minutes + 45 and second.volunteers == first.volunteers + 1
     r_record(r_ledger["people"]["idle"], r_ledger["events"]["e1"], 15, supersedes=new)
     assert dashboard(d1, period).minutes == first.minutes + 15
+    # within REPORTS_REST_MAX_AGE the figures other than the ledger's are reused unchecked
+    current_app.config["REPORTS_REST_MAX_AGE"] = 3600
     event = r_event(r_ledger["teams"]["team1"], date(r_ledger["year"], 5, 5))
     r_served(event, "other", 3)
+    assert dashboard(d1, period).events_held == first.events_held
+    current_app.config["REPORTS_REST_MAX_AGE"] = 0
     third = dashboard(d1, period)
     assert third.events_held == first.events_held + 1 and third.people == first.people + 3
     # the event is completed later: an update in place shows up too
@@ -231,7 +241,7 @@ def test_cached_figures_catch_up_with_new_records_exactly(r_ledger, r_record, ma
             with count_statements(db.engine) as log:
                 cached = dashboard(org, period)
             assert _figures(cached) == _figures(dashboard(org, period, use_cache=False))
-            assert len(log) <= 4, str(log)  # validity check, the new records, the volunteers' records
+            assert len(log) <= 5, str(log)  # validity checks, the new records, the volunteers' records
     assert calls["refresh"] == 2 * len(changes)
     # corrections: down, to zero (the pair stops counting), and a correction of a correction
     first = db.session.scalar(

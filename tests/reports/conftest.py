@@ -1,0 +1,8 @@
+"""Report tests see every change at once: the dashboard's non-ledger figures are re-checked on each read."""
+
+import pytest
+
+
+@pytest.fixture
+def app_config() -> dict:
+    return {"REPORTS_REST_MAX_AGE": 0}
