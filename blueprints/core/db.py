@@ -11,8 +11,10 @@ import sqlite3
 from collections.abc import Iterator
 from contextvars import ContextVar
 
+from flask import has_request_context
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 SQLITE_BUSY_TIMEOUT_MS = 15000
 
@@ -35,6 +37,14 @@ def _on_connect(dbapi_connection, connection_record) -> None:  # noqa: ANN001
 def _on_begin(conn) -> None:  # noqa: ANN001
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE" if _write_intent.get() else "BEGIN")
+
+
+@event.listens_for(Session, "after_commit")
+def _after_request_commit(session) -> None:  # noqa: ANN001
+    # After the view's single commit, the rest of the request only reads (rendering, email): its
+    # next SQLite transaction must not take the write lock and hold it until teardown.
+    if has_request_context():
+        _write_intent.set(False)
 
 
 def set_write_intent(value: bool) -> None:

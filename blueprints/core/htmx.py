@@ -8,7 +8,12 @@ from jinja2_fragments.flask import render_block
 
 def is_htmx() -> bool:
     """True for an htmx request that expects a fragment (not a boosted navigation)."""
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
+    headers = request.headers
+    return (
+        headers.get("HX-Request") == "true"
+        and headers.get("HX-Boosted") != "true"
+        and headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def render_page(template: str, block: str | None = None, status: int = 200, **context) -> Response:
@@ -27,7 +32,7 @@ def render_page(template: str, block: str | None = None, status: int = 200, **co
 
 
 def redirect_after_post(location: str) -> Response:
-    """303 to `location`; htmx follows it with HX-Location semantics via a normal redirect."""
+    """303 to `location` (for htmx requests core turns it into HX-Redirect: a whole-page load)."""
     response = make_response("", 303)
     response.headers["Location"] = location
     return response
