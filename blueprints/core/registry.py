@@ -63,10 +63,10 @@ class Registry:
     badges: dict[str, Callable[[Any], int]] = field(default_factory=dict)
     dashboard_sections: list[DashboardSection] = field(default_factory=list)
     slots: dict[str, list[Slot]] = field(default_factory=dict)
-    #: name -> fn(user_id) returning a scalar SQL expression; all are read in ONE statement per request
-    facts: dict[str, Callable[[int], Any]] = field(default_factory=dict)
+    #: name -> fn(user) returning a scalar SQL expression; all are read in ONE statement per request
+    facts: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
 
-    def add_fact(self, name: str, expression: Callable[[int], Any]) -> None:
+    def add_fact(self, name: str, expression: Callable[[Any], Any]) -> None:
         """A number about the signed-in user (a badge count, "manages a venue") read with the others."""
         self.facts[name] = expression
 
@@ -114,7 +114,7 @@ def user_facts(user) -> dict[str, int]:  # noqa: ANN001
         facts = get_registry(current_app).facts
         if not facts:
             return {}
-        columns = [sa.func.coalesce(expr(user.id), 0).label(name) for name, expr in facts.items()]
+        columns = [sa.func.coalesce(expr(user), 0).label(name) for name, expr in facts.items()]
         row = db.session.execute(sa.select(*columns)).one()
         cache[user.id] = {name: int(row._mapping[name] or 0) for name in facts}
     return cache[user.id]

@@ -65,12 +65,12 @@ def unread_count(user) -> int:
     )
 
 
-def unread_fact(user_id: int):
+def unread_fact(user):
     """The unread badge, read with the other layout facts in one statement."""
     return (
         sa.select(sa.func.count())
         .select_from(Notification)
-        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
         .scalar_subquery()
     )
 

@@ -41,12 +41,12 @@ def coordinator_paths(user) -> list[str]:
     return cache[user.id]
 
 
-def coordinates_fact(user_id: int):
+def coordinates_fact(user):
     """How many orgs the user coordinates (read with the other layout facts in one statement)."""
     return (
         sa.select(sa.func.count())
         .select_from(CoordinatorGrant)
-        .where(CoordinatorGrant.user_id == user_id)
+        .where(CoordinatorGrant.user_id == user.id)
         .scalar_subquery()
     )
 

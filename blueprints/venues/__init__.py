@@ -20,20 +20,16 @@ NOTIFICATION_KINDS = {
 
 
 def _home_panel(user):
-    from .services import is_approver, pending_count, pending_queue
+    from blueprints.core.registry import user_fact
+
+    from .services import is_approver, pending_queue
 
     if not is_approver(user):
         return None
-    total = pending_count(user)
-    if not total and not _manages_any(user):
+    total = user_fact(user, "approvals")
+    if not total and not user_fact(user, "manages_venues"):
         return None
     return {"rows": pending_queue(user, limit=5) if total else [], "total": total}
-
-
-def _manages_any(user) -> bool:
-    from .services import managed_venue_ids
-
-    return bool(managed_venue_ids(user))
 
 
 def init_app(app: Flask) -> None:
@@ -41,13 +37,15 @@ def init_app(app: Flask) -> None:
     from blueprints.notifications.services import register_kind
 
     from . import models, routes  # noqa: F401
-    from .services import is_approver, pending_count
+    from .services import approvals_fact, is_approver, manages_venues_fact, pending_count
 
     for kind, template in NOTIFICATION_KINDS.items():
         register_kind(kind, template)
     app.register_blueprint(bp)
     registry = get_registry(app)
     registry.add_badge("approvals", pending_count)
+    registry.add_fact("approvals", approvals_fact)
+    registry.add_fact("manages_venues", manages_venues_fact)
     registry.add_nav(NavItem("venues.index", _l("Youth homes"), order=20))
     registry.add_nav(NavItem("venues.approvals", _l("Approvals"), order=60, visible=is_approver, badge="approvals"))
     registry.add_nav(

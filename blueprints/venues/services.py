@@ -99,7 +99,40 @@ def is_approver(user) -> bool:
     """Someone who may see an approval queue: a manager of some venue, a coordinator, or an admin."""
     if not getattr(user, "is_authenticated", False):
         return False
-    return bool(user.is_admin or managed_venue_ids(user) or coordinator_paths(user))
+    if user.is_admin:
+        return True
+    if has_request_context():
+        from blueprints.core.registry import user_fact
+
+        return user_fact(user, "manages_venues") > 0 or user_fact(user, "coordinates") > 0
+    return bool(managed_venue_ids(user) or coordinator_paths(user))
+
+
+def manages_venues_fact(user):
+    """How many youth homes the user manages (a layout fact, read with the others in one statement)."""
+    return sa.select(sa.func.count()).select_from(VenueManager).where(VenueManager.user_id == user.id).scalar_subquery()
+
+
+def approvals_fact(user):
+    """The approvals badge as one scalar subquery: pending requests, not yet started, the user may decide."""
+    venue_org = sa.orm.aliased(Org)
+    grant_org = sa.orm.aliased(Org)
+    stmt = (
+        sa.select(sa.func.count(Booking.id))
+        .join(Venue, Venue.id == Booking.venue_id)
+        .where(Booking.state == "pending", Booking.starts_at > utcnow())
+    )
+    if not user.is_admin:
+        managed = sa.select(VenueManager.venue_id).where(VenueManager.user_id == user.id)
+        coordinated = (
+            sa.select(CoordinatorGrant.id)
+            .join(grant_org, grant_org.id == CoordinatorGrant.org_id)
+            .where(CoordinatorGrant.user_id == user.id, venue_org.path.startswith(grant_org.path, autoescape=False))
+        )
+        stmt = stmt.join(venue_org, venue_org.id == Venue.org_id).where(
+            sa.or_(Booking.venue_id.in_(managed), sa.exists(coordinated))
+        )
+    return stmt.scalar_subquery()
 
 
 def decidable_clause(user):
