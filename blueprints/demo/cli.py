@@ -60,6 +60,12 @@ def run_seed(scale: str = "small", seed: int = 2026, quiet: bool = False) -> Dem
             db.session.commit()
             if not quiet:
                 click.echo(f"  {name:<10} {time.perf_counter() - started:6.1f} s", err=True)
+        # bulk-loaded tables have no planner statistics yet; without them PostgreSQL picks bad plans
+        started = time.perf_counter()
+        db.session.execute(sa.text("ANALYZE"))
+        db.session.commit()
+        if not quiet:
+            click.echo(f"  {'analyze':<10} {time.perf_counter() - started:6.1f} s", err=True)
     return ctx
 
 
