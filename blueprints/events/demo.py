@@ -467,7 +467,8 @@ def _seed_city(ctx) -> None:  # noqa: ANN001
     main = data["main_team_id"]
     # 1,000,000 rows: the timestamps are converted to what the driver takes once per event (not per
     # row) and inserted through a plain table clause, which skips per-value type processing
-    to_db = Registration.__table__.c.created_at.type.bind_processor(db.session.get_bind().dialect) or (lambda v: v)
+    dialect = db.session.get_bind().dialect
+    to_db = Registration.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
 
     def rows():
         rid = first_id

@@ -53,7 +53,7 @@ def _response(cal: Calendar, filename: str, private: bool) -> Response:
 
 
 def org_calendar(org) -> Response:  # noqa: ANN001
-    """Published, completed and cancelled events of `org`'s subtree (60 days back, a year ahead)."""
+    """Published, completed and cancelled events of `org`'s subtree (30 days back, 120 days ahead)."""
     cal = _calendar(_("Activities of %(org)s", org=org.name))
     for event in org_feed_events(org):
         cal.add_component(_entry(event, event.title))

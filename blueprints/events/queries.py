@@ -237,7 +237,7 @@ def roster_rows(event: Event) -> list:
     ).all()
 
 
-def org_feed_events(org: Org, limit: int = 2000) -> list[Event]:
+def org_feed_events(org: Org, limit: int = 1000) -> list[Event]:
     now = utcnow()
     return list(
         db.session.scalars(
@@ -246,8 +246,8 @@ def org_feed_events(org: Org, limit: int = 2000) -> list[Event]:
             .where(
                 subtree_clause(org),
                 Event.state.in_(LISTED_STATES + ("cancelled",)),
-                Event.starts_at >= now - timedelta(days=60),
-                Event.starts_at < now + timedelta(days=366),
+                Event.starts_at >= now - timedelta(days=30),
+                Event.starts_at < now + timedelta(days=120),
             )
             .options(*event_options())
             .order_by(Event.starts_at, Event.id)

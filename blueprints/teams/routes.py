@@ -172,13 +172,27 @@ def _leaders_and_mine(team: Team) -> tuple[list, Membership | None]:
     return leaders, mine
 
 
-def _team_page(team: Team, status: int = 200, block: str | None = None, **extra):
+def _team_with_count(team_id: int) -> tuple[Team, int]:
+    """The team (with its org) and its number of active members, in one query; 404 if unknown."""
+    members = (
+        sa.select(sa.func.count())
+        .select_from(Membership)
+        .where(Membership.team_id == Team.id, Membership.state == "active")
+        .scalar_subquery()
+    )
+    row = db.session.execute(sa.select(Team, members).where(Team.id == team_id).options(joinedload(Team.org))).first()
+    if row is None:
+        abort(404)
+    return row[0], row[1]
+
+
+def _team_page(team: Team, status: int = 200, block: str | None = None, member_count: int | None = None, **extra):
     leaders, membership = _leaders_and_mine(team)
     context = {
         "team": team,
         "trail": org_trail([team.org])[team.org_id],
         "leaders": leaders,
-        "member_count": member_counts([team.id])[team.id],
+        "member_count": member_counts([team.id])[team.id] if member_count is None else member_count,
         "membership": membership,
         "can_manage": can_manage_team(current_user, team),
         "form": EmptyForm(),
@@ -191,7 +205,8 @@ def _team_page(team: Team, status: int = 200, block: str | None = None, **extra)
 @bp.get("/<int:team_id>")
 def show(team_id: int):
     """A team: about, organisation, leaders, member count, upcoming events; join or leave."""
-    return _team_page(_team_or_404(team_id))
+    team, member_count = _team_with_count(team_id)
+    return _team_page(team, member_count=member_count)
 
 
 @bp.route("/<int:team_id>/edit", methods=["GET", "POST"])
