@@ -5,7 +5,7 @@
 The export runs in a child process (the code path of `flask reports export-hours`:
 blueprints.reports.cli.export_hours, CSV to a file) that reports its wall time and its peak
 RSS (resource.getrusage). In the same run, `sqlite3 -csv FILE "<SQL>"` prints the same aggregate
-(the export's own SQL, with the values inlined) to a file; for a PostgreSQL URL, `psql --csv`
+(the export's own statement, values inlined: the same rows and cells) to a file; for a PostgreSQL URL, `psql --csv`
 does. Each side runs --runs times, alternating; the medians are compared.
 Targets: export time ≤ 1.5 × the command-line client's, peak RSS ≤ 100 MB.
 Works on whatever data the database holds (build a city with bench/export_seed.py).
@@ -46,23 +46,28 @@ print(json.dumps({"seconds": elapsed, "peak_kb": peak, "before_kb": before}))
 """
 
 
-def export_sql(url: str, year: int, org_id: int | None) -> tuple[str, int]:
-    """The tally's SQL with its values inlined, and the number of orgs (for the report)."""
+def export_sql(url: str, year: int, org_id: int | None) -> tuple[str, str, str]:
+    """The export's SQL with its values inlined, and the org's name."""
+    from flask_babel import force_locale
+
     from app import create_app
     from blueprints.core.extensions import db
     from blueprints.reports.cli import resolve_org
+    from blueprints.reports.exports import hours_query
     from blueprints.reports.periods import Period
     from blueprints.reports.services import tally_query
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench"})
-    with app.app_context():
+    with app.app_context(), force_locale("zh_CN"):
         org = resolve_org(org_id)
-        stmt = tally_query(org, Period.year_of(year))
+        stmt = hours_query(org, Period.year_of(year))  # the very statement the export streams
         sql = str(stmt.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
+        bare = tally_query(org, Period.year_of(year))  # the aggregate alone, cells unformatted
+        bare_sql = str(bare.compile(dialect=db.engine.dialect, compile_kwargs={"literal_binds": True}))
         org_name = org.name
         db.session.remove()
         db.engine.dispose()
-    return sql, org_name
+    return sql, bare_sql, org_name
 
 
 def run_export(url: str, year: int, org_id: int | None, out: str, fmt: str = "csv") -> dict:
@@ -100,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(
             f"{client} is not installed (apt-get install -y {'sqlite3' if client == 'sqlite3' else 'postgresql-client'})"
         )
-    sql, org_name = export_sql(args.database_url, year, args.org)
-    exports, clients, peaks = [], [], []
+    sql, bare_sql, org_name = export_sql(args.database_url, year, args.org)
+    exports, clients, bares, peaks = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         out_export, out_client = os.path.join(tmp, f"export.{args.format}"), os.path.join(tmp, "client.csv")
         for _ in range(args.runs):
@@ -109,8 +114,20 @@ def main(argv: list[str] | None = None) -> int:
             exports.append(result["seconds"])
             peaks.append(result["peak_kb"] / 1024)
             clients.append(run_client(args.database_url, sql, out_client))
+            bares.append(run_client(args.database_url, bare_sql, out_client + ".bare"))
         with open(out_client, "rb") as fh:
             client_rows = sum(1 for _ in fh)
+        same = None
+        if args.format == "csv" and client == "sqlite3":
+            import csv
+
+            with (
+                open(out_export, encoding="utf-8-sig", newline="") as a,
+                open(out_client, encoding="utf-8", newline="") as b,
+            ):
+                mine = list(csv.reader(a))[1:]
+                theirs = list(csv.reader(b))
+            same = mine == theirs
         if args.format == "csv":
             with open(out_export, "rb") as fh:
                 export_rows = sum(1 for _ in fh) - 1  # less the header
@@ -119,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         size = os.path.getsize(out_export)
     export_s, client_s = statistics.median(exports), statistics.median(clients)
     ratio = export_s / client_s
+    bare_s = statistics.median(bares)
     peak = max(peaks)
     print(f"database     {args.database_url}")
     print(f"tally        {org_name}, year {year}: {export_rows:,} volunteers ({client} printed {client_rows:,} rows)")
@@ -126,7 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         f"export       {export_s:6.2f} s  median of {args.runs} (runs: {', '.join(f'{x:.2f}' for x in exports)}); "
         f"{args.format.upper()} {size / 1e6:.1f} MB"
     )
+    if same is not None:
+        print(f"content      {'identical rows and cells' if same else 'DIFFERENT'} (export vs {client})")
     print(f"{client:<12} {client_s:6.2f} s  median of {args.runs} (runs: {', '.join(f'{x:.2f}' for x in clients)})")
+    print(
+        f"{client:<12} {bare_s:6.2f} s  median of {args.runs}, the bare aggregate (cells unformatted); "
+        f"export / this = {export_s / bare_s:.2f}"
+    )
     print(f"ratio        {ratio:6.2f}   (target ≤ 1.5: {'met' if ratio <= 1.5 else 'NOT met'})")
     print(f"peak RSS     {peak:6.1f} MB (target ≤ 100 MB: {'met' if peak <= 100 else 'NOT met'})")
     return 0 if ratio <= 1.5 and peak <= 100 else 1

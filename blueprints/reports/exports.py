@@ -47,7 +47,8 @@ def hours_query(org: Org, period: Period, team_id=None, sort="hours", descending
 def hours_rows(org: Org, period: Period, team_id=None, sort="hours", descending=True) -> Iterator:
     """The tally, one row per volunteer, streamed from a server-side cursor; the cells come ready
     from the database (see services.tally_export_query), so no Python runs per cell."""
-    result = db.session.execute(hours_query(org, period, team_id, sort, descending), execution_options=STREAM)
+    statement = hours_query(org, period, team_id, sort, descending)
+    result = db.session.connection().execute(statement, execution_options=STREAM)
     for partition in result.partitions():
         yield from partition
 
@@ -125,7 +126,8 @@ def write_hours_csv(out: IO[bytes], org: Org, period: Period, team_id=None) -> N
     text.write("\ufeff")
     writer = csv.writer(text)
     writer.writerow([neutralise(h) for h in hours_header()])
-    result = db.session.execute(hours_query(org, period, team_id), execution_options=STREAM)
+    # Core execution on the session's connection: plain rows, no ORM loading step per row
+    result = db.session.connection().execute(hours_query(org, period, team_id), execution_options=STREAM)
     for partition in result.partitions():
         writer.writerows(partition)
     text.flush()

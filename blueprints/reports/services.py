@@ -117,10 +117,12 @@ def target_hours_expr(path_column):
     The orgs that set a target are few; the deepest one whose path prefixes the org's wins, which is
     what orgs.services.effective_settings() does one org at a time.
     """
-    setters = db.session.execute(
-        sa.select(Org.path, Org.annual_target_hours).where(Org.annual_target_hours.is_not(None))
-    ).all()
-    setters.sort(key=lambda row: len(row.path), reverse=True)
+    cache = g.setdefault("_report_target_setters", {}) if has_request_context() else {}
+    if "rows" not in cache:
+        cache["rows"] = db.session.execute(
+            sa.select(Org.path, Org.annual_target_hours).where(Org.annual_target_hours.is_not(None))
+        ).all()
+    setters = sorted(cache["rows"], key=lambda row: len(row.path), reverse=True)
     if not setters:
         return sa.literal(DEFAULT_TARGET_HOURS)
     return sa.case(
