@@ -133,6 +133,20 @@ def member_counts(team_ids: list[int]) -> dict[int, int]:
     return counts
 
 
+def team_requests_fact(user):
+    """The join-requests badge as one scalar subquery (a layout fact, read with the others)."""
+    led = sa.select(Membership.team_id).where(
+        Membership.user_id == user.id, Membership.role == "leader", Membership.state == "active"
+    )
+    pending = sa.orm.aliased(Membership)
+    return (
+        sa.select(sa.func.count())
+        .select_from(pending)
+        .where(pending.team_id.in_(led), pending.state == "pending")
+        .scalar_subquery()
+    )
+
+
 def pending_requests_count(user) -> int:
     """Join requests waiting for a decision in the teams `user` leads (nav badge)."""
     ids = led_team_ids(user)
