@@ -63,7 +63,8 @@ def test_check_in_hours_correction_certificate(app, h_world, live_server, browse
         db.session.commit()
 
     # check-out by typing the code shown on the leader's screen
-    leader.click("a[href$='mode=out']")
+    # (goto, not click: the screen reloads itself every minute and a click could race the reload)
+    leader.goto(f"{base}/hours/events/{world.event.id}/checkin?mode=out")
     leader.wait_for_selector("#checkin-screen[data-mode=out]")
     code = re.sub(r"\D", "", leader.inner_text(".checkin-code"))
     assert len(code) == 6
