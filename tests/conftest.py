@@ -131,6 +131,8 @@ class CSRFClient(FlaskClient):
     def open(self, *args, **kwargs):
         if has_app_context():
             db.session.commit()  # the request sees the test's data; no stale snapshot stays open
+        # buffered: a streamed body (CSV exports) is read while the request's context is still there
+        kwargs.setdefault("buffered", True)
         response = contextvars.Context().run(self._open, *args, **kwargs)
         if has_app_context():
             db.session.commit()  # ends the test's transaction and expires what it loaded
