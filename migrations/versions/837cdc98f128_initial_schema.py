@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7098d4bf893c
+Revision ID: 837cdc98f128
 Revises:
-Create Date: 2026-11-22 06:24:05.098836
+Create Date: 2026-11-22 07:20:22.717526
 
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "7098d4bf893c"
+revision = "837cdc98f128"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -241,6 +241,7 @@ def upgrade():
         sa.Column("period_end", sa.Date(), nullable=False),
         sa.Column("minutes", sa.Integer(), nullable=False),
         sa.Column("events_count", sa.Integer(), nullable=False),
+        sa.Column("events_detail", sa.JSON(), nullable=False),
         sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("minutes >= 0", name=op.f("ck_certificates_minutes_nonnegative")),
         sa.CheckConstraint("period_end >= period_start", name=op.f("ck_certificates_period")),
@@ -546,6 +547,7 @@ def upgrade():
     )
     with op.batch_alter_table("feedback", schema=None) as batch_op:
         batch_op.create_index("ix_feedback_event", ["event_id"], unique=False)
+        batch_op.create_index("ix_feedback_user", ["user_id"], unique=False)
         batch_op.create_index(
             "uq_feedback_one_per_device",
             ["event_id", "device_hash"],
@@ -797,6 +799,7 @@ def downgrade():
             sqlite_where=sa.text("device_hash IS NOT NULL"),
             postgresql_where=sa.text("device_hash IS NOT NULL"),
         )
+        batch_op.drop_index("ix_feedback_user")
         batch_op.drop_index("ix_feedback_event")
 
     op.drop_table("feedback")
