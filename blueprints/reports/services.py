@@ -1070,8 +1070,26 @@ def _rest_stamp() -> tuple:
     return _stamp(("events", "served", "bookings", "venues", "opening", "closures", "users"))
 
 
-def dashboard(org: Org, period: Period, use_cache: bool = True) -> Dashboard:
-    """All the dashboard's figures for `org`'s subtree and `period`."""
+#: the home panel computes a dashboard from scratch only for subtrees with at most this many events
+#: in the period (about a second at most); bigger ones show figures once the dashboard was opened
+CHEAP_EVENTS = 3000
+
+
+def _is_cheap(org: Org, period: Period) -> bool:
+    start, end = period.bounds
+    count = db.session.scalar(
+        sa.select(sa.func.count()).where(
+            Event.starts_at >= start, Event.starts_at < end, Event.org_id.in_(subtree_ids(org))
+        )
+    )
+    return (count or 0) <= CHEAP_EVENTS
+
+
+def dashboard(org: Org, period: Period, use_cache: bool = True, only_if_cheap: bool = False) -> Dashboard | None:
+    """All the dashboard's figures for `org`'s subtree and `period`.
+
+    only_if_cheap: None instead of a long computation (a big subtree with nothing cached).
+    """
     key = (org.id, org.path, period.start, period.end)
     ledger_stamp = _ledger_stamp()
     as_of, tree = ledger_stamp[0], ledger_stamp[1:]
@@ -1083,7 +1101,10 @@ def dashboard(org: Org, period: Period, use_cache: bool = True) -> Dashboard:
             stale = cache.get_any(("ledger", *key))
             if stale is not None and stale[0][1:] == tree and (stale[0][0] or 0) <= (as_of or 0):
                 ledger = _refresh_ledger(org, period, stale[1], as_of or 0)
+    cheap = None
     if ledger is None:
+        if only_if_cheap and not (cheap := _is_cheap(org, period)):
+            return None
         ledger = _ledger_part(org, period, as_of or 0)
     if use_cache:
         cache.put(("ledger", *key), ledger_stamp, ledger)
@@ -1097,6 +1118,8 @@ def dashboard(org: Org, period: Period, use_cache: bool = True) -> Dashboard:
         rest_stamp = _rest_stamp()
         rest = cache.get(("rest", *key), rest_stamp) if use_cache else None
         if rest is None:
+            if only_if_cheap and cheap is None and not _is_cheap(org, period):
+                return None
             rest = _rest_part(org, period)
             if use_cache:
                 cache.put(("rest", *key), rest_stamp, rest)
@@ -1142,9 +1165,10 @@ def _assemble(org: Org, period: Period, ledger: dict, rest: dict) -> Dashboard:
     return board
 
 
-def headline(org: Org) -> Dashboard:
-    """This year's dashboard (for the coordinator's home panel)."""
+def headline(org: Org) -> Dashboard | None:
+    """This year's dashboard for the coordinator's home panel; None for a big subtree whose
+    figures are not cached yet (the panel then links to the dashboard)."""
     cached = g.setdefault("_report_headline", {}) if has_request_context() else {}
     if org.id not in cached:
-        cached[org.id] = dashboard(org, Period.this_year())
+        cached[org.id] = dashboard(org, Period.this_year(), only_if_cheap=True)
     return cached[org.id]

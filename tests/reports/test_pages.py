@@ -212,3 +212,19 @@ def test_done_when_a_district_coordinator_checks_the_year(client, login_as, r_le
     assert "赵六" not in str(rows)
     assert client.get("/reports/", query_string={"org": r_ledger["orgs"]["d2"].id}).status_code == 403
     db.session.rollback()
+
+
+def test_home_panel_figures_for_small_subtrees_or_once_cached(client, login_as, r_ledger, monkeypatch):
+    services.cache.clear()
+    login_as(r_ledger["coord1"])
+    want = r_ledger["d1"]
+    page = client.get("/").get_data(as_text=True)
+    assert "翠屏区 this year" in page and f"<dd>{want['participations']}</dd>" in page
+    # a subtree too big to compute on the home page: a link until the dashboard has been opened
+    services.cache.clear()
+    monkeypatch.setattr(services, "CHEAP_EVENTS", 1)
+    page = client.get("/").get_data(as_text=True)
+    assert "are on the dashboard" in page and f"<dd>{want['participations']}</dd>" not in page
+    assert client.get("/reports/").status_code == 200
+    page = client.get("/").get_data(as_text=True)
+    assert f"<dd>{want['participations']}</dd>" in page
