@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from blueprints.core.authz import require
 from blueprints.core.exports import send_csv, send_xlsx
 from blueprints.core.extensions import db
-from blueprints.core.htmx import render_page
+from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.registry import get_registry
 from blueprints.core.timeutil import local_today
 from blueprints.orgs.models import Org
@@ -26,6 +26,7 @@ from .services import (
     PAGE_SIZE,
     TALLY_SORTS,
     TARGET_STATUSES,
+    children_of,
     dashboard,
     events_page,
     events_totals,
@@ -223,7 +224,17 @@ def hours():
     team = _team(org)
     period, errors = _period_or_errors()
     sort, descending = _tally_args()
-    context = _common(org, period, errors, team, sort=sort, descending=descending, teams=teams_in(org))
+    full_page = not is_htmx()  # the filters are not part of the swapped fragment
+    context = _common(
+        org,
+        period,
+        errors,
+        team,
+        sort=sort,
+        descending=descending,
+        teams=teams_in(org) if full_page else [],
+        children=children_of(org) if full_page else [],
+    )
     if errors:
         return render_page("reports/hours.html", "tally", status=422, rows=[], has_more=False, page=1, **context)
     page = _page()
@@ -243,7 +254,9 @@ def hours_export():
         if fmt is None:
             errors = {**errors, "format": _bad_format_message()}
         sort, descending = _tally_args()
-        context = _common(org, period, errors, team, sort=sort, descending=descending, teams=teams_in(org))
+        context = _common(
+            org, period, errors, team, sort=sort, descending=descending, teams=teams_in(org), children=children_of(org)
+        )
         return render_page("reports/hours.html", status=422, rows=[], has_more=False, page=1, **context)
     sort, descending = _tally_args()
     rows = hours_rows(org, period, team.id if team else None, sort, descending)

@@ -656,6 +656,14 @@ def team_rows(org: Org, period: Period) -> list[TeamRow]:
     return [TeamRow(*r) for r in rows]
 
 
+def children_of(org: Org) -> list[tuple[int, str]]:
+    """(id, name) of the orgs directly below `org`, for the organisation filter."""
+    return [
+        tuple(r)
+        for r in db.session.execute(sa.select(Org.id, Org.name).where(Org.parent_id == org.id).order_by(Org.name))
+    ]
+
+
 def teams_in(org: Org, limit: int = 60) -> list[tuple[int, str]]:
     """(id, name) of the active teams of the subtree, for a filter (at most `limit`)."""
     return [

@@ -228,3 +228,15 @@ def test_home_panel_figures_for_small_subtrees_or_once_cached(client, login_as, 
     assert client.get("/reports/").status_code == 200
     page = client.get("/").get_data(as_text=True)
     assert f"<dd>{want['participations']}</dd>" in page
+
+
+def test_tally_filters_by_child_org(client, login_as, r_ledger):
+    login_as(r_ledger["coord1"])
+    page = client.get("/reports/hours", query_string=_year_args(r_ledger)).get_data(as_text=True)
+    t1 = r_ledger["orgs"]["t1"]
+    assert f'<option value="{t1.id}">白沙街道</option>' in page
+    c1 = r_ledger["orgs"]["c1"]
+    page = client.get("/reports/hours", query_string=_year_args(r_ledger, org=c1.id)).get_data(as_text=True)
+    # hours count where the event was held: c's 5 h at 白沙街道's own event are left out here
+    rows = dict(re.findall(r'<th scope="row">([^<]+)</th>.*?data-label="hours">([^<]+)</td>', page, re.S))
+    assert rows == {"=HYPERLINK(&#34;http://x&#34;)": "6", "王小明": "5.5", "李华": "2"}
