@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_to_utc
-from blueprints.demo.bulk import insert_rows, next_id, reset_sequence
+from blueprints.demo.bulk import indexes_built_after, insert_rows, next_id, reset_sequence
 from blueprints.notifications.models import Notification
 
 from .models import DEFAULT_CATEGORIES, Event, EventCategory, Registration
@@ -465,10 +465,6 @@ def _seed_city(ctx) -> None:  # noqa: ANN001
     created = ctx.now - timedelta(days=1)
 
     main = data["main_team_id"]
-    # 1,000,000 rows: the timestamps are converted to what the driver takes once per event (not per
-    # row) and inserted through a plain table clause, which skips per-value type processing
-    dialect = db.session.get_bind().dialect
-    to_db = Registration.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
 
     def rows():
         rid = first_id
@@ -476,7 +472,7 @@ def _seed_city(ctx) -> None:  # noqa: ANN001
             # the demo volunteer (index 0) holds the first confirmed place at the main team's events
             start = 0 if e["team_id"] == main else rng.randrange(n_vol)
             n = e["confirmed_count"] + e["waitlist_count"] + e.get("_extra", 0)
-            at = to_db(min(created, e["starts_at"] - timedelta(days=1)))
+            at = min(created, e["starts_at"] - timedelta(days=1))
             event_id, confirmed, published = e["id"], e["confirmed_count"], e["state"] == "published"
             past = e["state"] == "completed"
             for j in range(n):
@@ -505,35 +501,6 @@ def _seed_city(ctx) -> None:  # noqa: ANN001
     _insert(ctx, plan, rows(), past=(triples, past_range), fast=True)
 
 
-FAST_COLUMNS = (
-    "id",
-    "event_id",
-    "user_id",
-    "state",
-    "waitlist_position",
-    "walk_in",
-    "created_at",
-    "updated_at",
-    "cancelled_at",
-)
-
-
-def _insert_plain(rows, batch: int = 5000) -> int:  # noqa: ANN001
-    """INSERT registrations whose values are already driver-ready (see _seed_city)."""
-    table = sa.table("registrations", *[sa.column(c) for c in FAST_COLUMNS])
-    n, chunk = 0, []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= batch:
-            db.session.execute(sa.insert(table), chunk)
-            n += len(chunk)
-            chunk = []
-    if chunk:
-        db.session.execute(sa.insert(table), chunk)
-        n += len(chunk)
-    return n
-
-
 def _insert(ctx, plan: _Planner, registrations, past=None, fast: bool = False) -> None:  # noqa: ANN001
     from blueprints.venues.models import Booking
 
@@ -544,9 +511,8 @@ def _insert(ctx, plan: _Planner, registrations, past=None, fast: bool = False) -
     events = [{k: v for k, v in e.items() if not k.startswith("_")} for e in plan.events]
     ctx.counts["events"] = insert_rows(Event, events)
     reset_sequence(Event)
-    if fast:
-        ctx.counts["registrations"] = _insert_plain(registrations)
-    else:
+    # city scale: the registrations' secondary indexes are built once after the load (a sort)
+    with indexes_built_after(Registration, bulk=fast):
         ctx.counts["registrations"] = insert_rows(Registration, registrations)
     reset_sequence(Registration)
     data["category_ids"] = plan.categories
