@@ -781,12 +781,9 @@ def can_view_assessments(user, venue: Venue) -> bool:
         return False
     if user.is_admin or can_coordinate(user, venue.org):
         return True
-    return (
-        db.session.scalar(
-            sa.select(VenueManager.id).where(VenueManager.venue_id == venue.id, VenueManager.user_id == user.id)
-        )
-        is not None
-    )
+    from blueprints.venues.services import is_manager  # the user's managed homes, read once per request
+
+    return is_manager(user, venue)
 
 
 def assess_venue(

@@ -22,7 +22,7 @@ from blueprints.core.timeutil import local_day_bounds, local_today, to_local, ut
 from blueprints.events.models import Event, Registration
 from blueprints.notifications.services import notify
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import can_coordinate, round_minutes, scope_clause
+from blueprints.orgs.services import can_coordinate, load_with_ancestors, round_minutes, scope_clause
 from blueprints.orgs.services import effective_settings as _effective_settings
 from blueprints.teams.models import Membership
 
@@ -72,7 +72,7 @@ def org_settings_for(org_id: int | None):
         return effective_settings(None)
     if has_request_context() and org_id in g.get("_hours_settings", {}):
         return g._hours_settings[org_id]
-    return effective_settings(db.session.get(Org, org_id))
+    return effective_settings(load_with_ancestors(org_id))
 
 
 # --- who may do what --------------------------------------------------------------------------
@@ -982,7 +982,7 @@ def issuer_setting(org: Org | None) -> str:
 def self_service_org(user) -> Org | None:
     """The org a volunteer's own certificate is issued in: their home org, else their latest record's."""
     if user.home_org_id:
-        return db.session.get(Org, user.home_org_id)
+        return load_with_ancestors(user.home_org_id)
     org_id = db.session.scalar(
         sa.select(ServiceRecord.org_id)
         .where(ServiceRecord.volunteer_id == user.id)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from flask import g, has_request_context
+from sqlalchemy.orm.util import identity_key
 
 from blueprints.core.audit import record_audit
 from blueprints.core.extensions import db
@@ -31,6 +32,8 @@ def coordinator_paths(user) -> list[str]:
     if user is None or not getattr(user, "is_authenticated", False):
         return []
     cache = g.setdefault("_coord_paths", {}) if has_request_context() else {}
+    if user.id not in cache and fact_says_none(user, "coordinates"):
+        cache[user.id] = []  # the layout's facts (read anyway, once per request) say: no grant
     if user.id not in cache:
         rows = db.session.execute(
             sa.select(Org.path)
@@ -39,6 +42,17 @@ def coordinator_paths(user) -> list[str]:
         ).scalars()
         cache[user.id] = sorted(set(rows))
     return cache[user.id]
+
+
+def fact_says_none(user, name: str) -> bool:
+    """In a request, True when the layout fact `name` (one statement for all facts) is 0."""
+    if not has_request_context():
+        return False
+    from flask import current_app
+
+    from blueprints.core.registry import get_registry, user_fact
+
+    return name in get_registry(current_app).facts and user_fact(user, name) == 0
 
 
 def coordinates_fact(user):
@@ -130,6 +144,35 @@ def parse_thresholds(text: str) -> tuple[int, ...]:
     return values
 
 
+def _loaded_orgs(ids: list[int]) -> dict[int, Org]:
+    """The orgs with these ids that the session has loaded already (no statement)."""
+    identity = db.session.identity_map
+    found = {}
+    for oid in ids:
+        org = identity.get(identity_key(Org, oid))
+        if org is not None and not sa.inspect(org).expired_attributes:
+            found[oid] = org
+    return found
+
+
+def load_with_ancestors(org_id: int | None) -> Org | None:
+    """The org with this id, loaded together with every org above it in ONE statement (so that
+    effective_settings needs none); None when there is no such org."""
+    if org_id is None:
+        return None
+    org = _loaded_orgs([org_id]).get(org_id)
+    if org is None:
+        me = sa.orm.aliased(Org)
+        chain = db.session.scalars(
+            sa.select(Org).join(me, me.path.startswith(Org.path, autoescape=False)).where(me.id == org_id)
+        ).all()
+        org = next((o for o in chain if o.id == org_id), None)
+        if has_request_context():
+            # the session's identity map holds objects weakly: keep the chain for the request
+            g.setdefault("_org_chains", []).append(chain)
+    return org
+
+
 def effective_settings(org: Org | None) -> OrgSettings:
     """Settings of `org`, each taken from the nearest org up the tree that sets it."""
     values = {
@@ -141,7 +184,9 @@ def effective_settings(org: Org | None) -> OrgSettings:
     }
     if org is not None:
         ids = org.ancestor_ids or [org.id]
-        rows = {o.id: o for o in db.session.scalars(sa.select(Org).where(Org.id.in_(ids)))}
+        rows = _loaded_orgs(ids)  # no statement when the chain is loaded already (load_with_ancestors)
+        if len(rows) < len(ids):
+            rows = {o.id: o for o in db.session.scalars(sa.select(Org).where(Org.id.in_(ids)))}
         for oid in reversed(ids):
             o = rows.get(oid)
             if o is None:

@@ -25,7 +25,7 @@ from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_day_bounds, local_to_utc, local_today, to_local, utcnow
 from blueprints.notifications.services import notify
 from blueprints.orgs.models import CoordinatorGrant, Org
-from blueprints.orgs.services import can_coordinate, coordinator_paths, scope_clause
+from blueprints.orgs.services import can_coordinate, coordinator_paths, fact_says_none, scope_clause
 
 from .models import Booking, Closure, OpeningHours, Venue, VenueManager
 
@@ -69,6 +69,8 @@ def managed_venue_ids(user) -> list[int]:
     if user is None or not getattr(user, "is_authenticated", False):
         return []
     cache = g.setdefault("_managed_venues", {}) if has_request_context() else {}
+    if user.id not in cache and fact_says_none(user, "manages_venues"):
+        cache[user.id] = []  # the layout's facts (read anyway, once per request) say: manages none
     if user.id not in cache:
         cache[user.id] = sorted(
             db.session.scalars(sa.select(VenueManager.venue_id).where(VenueManager.user_id == user.id))
@@ -114,24 +116,29 @@ def manages_venues_fact(user):
 
 
 def approvals_fact(user):
-    """The approvals badge as one scalar subquery: pending requests, not yet started, the user may decide."""
-    venue_org = sa.orm.aliased(Org)
-    grant_org = sa.orm.aliased(Org)
-    stmt = (
-        sa.select(sa.func.count(Booking.id))
-        .join(Venue, Venue.id == Booking.venue_id)
-        .where(Booking.state == "pending", Booking.starts_at > utcnow())
-    )
+    """The approvals badge as one scalar subquery: pending requests, not yet started, the user may decide.
+
+    The youth homes the user may decide come first (a few hundred at most, mostly none), then their
+    pending bookings by (venue, start): cheap for everyone who decides nothing, which is most users.
+    """
+    # "now" at each execution: the layout builds this statement once per process (core/registry.py)
+    now = sa.bindparam("approvals_now", callable_=utcnow, type_=Booking.starts_at.type)
+    stmt = sa.select(sa.func.count(Booking.id)).where(Booking.state == "pending", Booking.starts_at > now)
     if not user.is_admin:
+        venue_org = sa.orm.aliased(Org)
+        grant_org = sa.orm.aliased(Org)
         managed = sa.select(VenueManager.venue_id).where(VenueManager.user_id == user.id)
         coordinated = (
             sa.select(CoordinatorGrant.id)
             .join(grant_org, grant_org.id == CoordinatorGrant.org_id)
             .where(CoordinatorGrant.user_id == user.id, venue_org.path.startswith(grant_org.path, autoescape=False))
         )
-        stmt = stmt.join(venue_org, venue_org.id == Venue.org_id).where(
-            sa.or_(Booking.venue_id.in_(managed), sa.exists(coordinated))
+        decidable = (
+            sa.select(Venue.id)
+            .join(venue_org, venue_org.id == Venue.org_id)
+            .where(sa.or_(Venue.id.in_(managed), sa.exists(coordinated)))
         )
+        stmt = stmt.where(Booking.venue_id.in_(decidable))
     return stmt.scalar_subquery()
 
 
