@@ -166,17 +166,32 @@ def _template_helpers(app: Flask) -> None:
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.policies["ext.i18n.trimmed"] = True
 
+    # Babel formats a date in ~70 µs; a list page shows the same few dates many times, so each
+    # formatted value is kept per process (keyed by value, format, locale and time zone)
+    formatted: dict[tuple, str] = {}
+
+    def _formatted(fn, value, fmt: str) -> str:  # noqa: ANN001
+        from flask_babel import get_locale, get_timezone
+
+        key = (fn, value, fmt, str(get_locale()), str(get_timezone()))
+        text = formatted.get(key)
+        if text is None:
+            if len(formatted) >= 20_000:
+                formatted.clear()
+            text = formatted[key] = fn(value, fmt)
+        return text
+
     @app.template_filter("localdt")
     def localdt(value: datetime | None, fmt: str = "medium") -> str:
-        return format_datetime(value, fmt) if value else ""
+        return _formatted(format_datetime, value, fmt) if value else ""
 
     @app.template_filter("localdate")
     def localdate(value, fmt: str = "medium") -> str:
-        return format_date(value, fmt) if value else ""
+        return _formatted(format_date, value, fmt) if value else ""
 
     @app.template_filter("localtime")
     def localtime(value, fmt: str = "short") -> str:
-        return format_time(value, fmt) if value else ""
+        return _formatted(format_time, value, fmt) if value else ""
 
     @app.template_filter("hours")
     def hours(minutes: int | None) -> str:
