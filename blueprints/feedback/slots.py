@@ -122,14 +122,47 @@ def _local_date(value) -> date:
     return value
 
 
+def _satisfaction(org, start, end) -> tuple[list, list]:
+    """(by team, by youth home) for the dashboard, kept per process while no rating was added.
+
+    A year of the whole city groups hundreds of thousands of ratings (a third of a second); the
+    highest rating id (one index read) tells whether a rating came since. Other changes (an event
+    cancelled, a booking moved) are picked up after REPORTS_REST_MAX_AGE seconds, as the reports'
+    own dashboard does.
+    """
+    import time
+
+    import sqlalchemy as sa
+    from flask import current_app
+
+    from blueprints.core.extensions import db
+
+    from .models import Feedback
+
+    cache = current_app.extensions.setdefault("feedback_dashboard_cache", {})
+    key = (org.id, org.path, start, end)
+    stamp = db.session.scalar(sa.select(sa.func.max(Feedback.id)))
+    max_age = current_app.config.get("REPORTS_REST_MAX_AGE", 30)
+    entry = cache.get(key)
+    if entry is not None and entry[0] == stamp and time.monotonic() - entry[1] < max_age:
+        return entry[2]
+    value = (
+        satisfaction_by_team(org, start, end, DASHBOARD_ROWS),
+        satisfaction_by_home(org, start, end, DASHBOARD_ROWS),
+    )
+    if len(cache) >= 64:
+        cache.clear()
+    cache[key] = (stamp, time.monotonic(), value)
+    return value
+
+
 def dashboard(user, org, start, end) -> dict | None:
     """Coordinator dashboard: satisfaction per team and per youth home in the period."""
     if org is None or not can_coordinate(user, org):
         return None
     start = start or to_local(utcnow()).date().replace(month=1, day=1)
     end = end or to_local(utcnow()).date()
-    teams = satisfaction_by_team(org, start, end, DASHBOARD_ROWS)
-    homes = satisfaction_by_home(org, start, end, DASHBOARD_ROWS)
+    teams, homes = _satisfaction(org, start, end)
     start_day, end_day = _local_date(start), _local_date(end)
     data = {
         "teams": teams,
