@@ -696,12 +696,17 @@ def edit(venue_id: int):
 
 
 def _manage_page(venue: Venue, status: int = 200, block: str | None = None, **forms):
-    venue = db.session.scalars(
-        sa.select(Venue)
-        .where(Venue.id == venue.id)
-        .options(selectinload(Venue.opening_hours), selectinload(Venue.managers).joinedload(VenueManager.user))
-        .execution_options(populate_existing=True)
-    ).one()
+    venue = (
+        db.session.scalars(
+            sa.select(Venue)
+            .where(Venue.id == venue.id)
+            # the opening hours in the venue's own statement (a week: a dozen rows at most)
+            .options(joinedload(Venue.opening_hours), selectinload(Venue.managers).joinedload(VenueManager.user))
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .one()
+    )
     hours_form = forms.get("hours_form") or HoursForm(
         data={f"day{d}": intervals_text(venue.intervals_on(d)) for d in range(7)}
     )
