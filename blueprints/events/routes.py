@@ -78,10 +78,10 @@ from .services import (
     update_event,
 )
 
-WEEK_PAGE = 40
+WEEK_PAGE = 20
 PRINT_LIMIT = 400
 PAST_PAGE = 20
-ROSTER_PAGE = 100
+ROSTER_PAGE = 50
 
 
 def _labels() -> dict:

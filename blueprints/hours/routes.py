@@ -98,7 +98,7 @@ from .tokens import (
     seconds_left,
 )
 
-PAGE = 50
+PAGE = 20
 #: a scan that was valid when a signed-out volunteer opened it stays usable this long (log in first)
 SCAN_GRACE_SECONDS = 600
 

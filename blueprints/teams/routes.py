@@ -43,7 +43,7 @@ from .services import (
 )
 
 PAGE = 30
-ROSTER_PAGE = 50
+ROSTER_PAGE = 20
 
 
 def _team_or_404(team_id: int) -> Team:
