@@ -68,8 +68,11 @@ def week_events(
     """Published (and completed) events of `org`'s subtree starting in the week of `monday`."""
     start = local_to_utc(monday, datetime.min.time())
     end = local_to_utc(monday + timedelta(days=7), datetime.min.time())
-    stmt = (
-        sa.select(Event)
+    # the page's ids first (from the covering index ix_events_state_starts_org), then only those
+    # rows with their team, category and place: joining every event of the week before the sort
+    # cost ~10 ms at city scale
+    ids = (
+        sa.select(Event.id)
         .join(Org, Org.id == Event.org_id)
         .where(
             subtree_clause(org),
@@ -77,14 +80,14 @@ def week_events(
             Event.starts_at >= start,
             Event.starts_at < end,
         )
-        .options(*event_options())
         .order_by(Event.starts_at, Event.id)
         .limit(limit)
         .offset(offset)
     )
     if category_id:
-        stmt = stmt.where(Event.category_id == category_id)
-    return list(db.session.scalars(stmt))
+        ids = ids.where(Event.category_id == category_id)
+    stmt = sa.select(Event).where(Event.id.in_(ids.scalar_subquery())).options(*event_options())
+    return list(db.session.scalars(stmt.order_by(Event.starts_at, Event.id)))
 
 
 def group_by_day(events: list[Event]) -> list[tuple[date, list[Event]]]:

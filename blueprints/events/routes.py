@@ -3,6 +3,7 @@ calendar feeds, service categories."""
 
 from __future__ import annotations
 
+import functools
 from datetime import timedelta
 
 import segno
@@ -124,6 +125,12 @@ def _children_and_trail(org: Org | None) -> tuple[list[Org], str]:
     return [o for o in rows if o.parent_id == org.id], trail
 
 
+@functools.lru_cache(maxsize=512)
+def _qr_svg(url: str, title: str) -> str:
+    """The page's QR code (segno takes ~10 ms to encode one; the same few weeks are asked for all day)."""
+    return segno.make(url, error="m").svg_inline(scale=3, dark="#1c1b1f", omitsize=True, title=title)
+
+
 def _week_context(limit: int, offset: int) -> dict:
     try:
         parsed = parse_week(request.args.get("week"))
@@ -156,9 +163,7 @@ def _week_context(limit: int, offset: int) -> dict:
         "categories": categories(),
         "mine": my_states(current_user, [e.id for e in shown]),
         "page_url": page_url,
-        "qr_svg": segno.make(page_url, error="m").svg_inline(
-            scale=3, dark="#1c1b1f", omitsize=True, title=_("QR code of this page")
-        ),
+        "qr_svg": _qr_svg(page_url, _("QR code of this page")),
         "feed_url": url_for("events.org_feed", org_id=org.id, _external=True) if org else None,
         **_labels(),
     }
