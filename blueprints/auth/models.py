@@ -53,7 +53,11 @@ class User(UserMixin, db.Model):
         "CoordinatorGrant", foreign_keys="CoordinatorGrant.user_id", back_populates="user", cascade="all, delete-orphan"
     )
 
-    __table_args__ = (sa.CheckConstraint("length(name) > 0", name="name_nonempty"),)
+    __table_args__ = (
+        sa.CheckConstraint("length(name) > 0", name="name_nonempty"),
+        # new volunteers of a subtree in a period (the coordinator dashboard) without a scan of users
+        sa.Index("ix_users_home_org_created", "home_org_id", "created_at"),
+    )
 
     @property
     def is_active(self) -> bool:  # Flask-Login
