@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
@@ -89,7 +90,9 @@ def assessment_form(checklist, formdata=None, data=None) -> AssessmentBase:
             AssessmentForm,
             f"score_{entry.key}",
             WholeNumberField(
-                _l("%(item)s (0–%(max)s)", item=entry.label, max=entry.max_score),
+                # formatted now (a plain str, which the label escapes): a lazy string with the item's
+                # title in it would be rendered as markup, unescaped
+                gettext("%(item)s (0–%(max)s)", item=entry.label, max=entry.max_score),
                 low=0,
                 high=entry.max_score,
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
@@ -85,7 +86,8 @@ class TeamForm(FlaskForm):
         if not parts:
             raise ValidationError(_l("Name at least one leader."))
         if bad:
-            raise ValidationError(_l("Not a mobile number: %(value)s", value=", ".join(bad)))
+            # gettext, not _l: a lazy message renders as markup, and this one repeats what was typed
+            raise ValidationError(gettext("Not a mobile number: %(value)s", value=", ".join(bad)))
         if len(parts) > 10:
             raise ValidationError(_l("At most 10 leaders at once."))
         self.phones = list(dict.fromkeys(parts))
