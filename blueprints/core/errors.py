@@ -76,6 +76,13 @@ def register_error_handlers(app: Flask) -> None:
         app.logger.exception("database error")
         return error_response(500)
 
+    @app.errorhandler(OverflowError)
+    def out_of_range(error):
+        # an id, page or date beyond what the database or the calendar can hold (/events/99999999999999999999,
+        # a week in the year 9999): SQLite refuses integers over 64 bits, dates end at 9999-12-31. Such a
+        # thing cannot exist, so: nothing at this address (the session is rolled back, nothing is written)
+        return error_response(404)
+
     @app.errorhandler(InternalServerError)
     def internal_error(error):
         return error_response(500)

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, g, request, session
+from flask import Flask, abort, g, request, session
 from flask_babel import format_date, format_datetime, format_time
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -19,6 +19,8 @@ from .registry import get_registry
 
 LOCALES = ("zh_CN", "en")
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: query arguments that number list pages; more than six digits is no page (and overflows OFFSET)
+PAGE_ARGS = ("page", "tpage", "hpage")
 
 
 def select_locale() -> str:
@@ -94,6 +96,19 @@ def init_core(app: Flask) -> None:
     login_manager.login_message_category = "info"
     register_error_handlers(app)
     get_registry(app)
+
+    @app.before_request
+    def _refuse_unusable_input() -> None:
+        # NUL fits in no PostgreSQL text column and nobody types one: a bad request, refused before any
+        # query sees it (else a search box answers 500 on PostgreSQL and works on SQLite)
+        sources = (request.args, request.form) if request.method not in SAFE_METHODS else (request.args,)
+        for values in sources:
+            if any("\x00" in k or "\x00" in v for k, v in values.items(multi=True)):
+                abort(400)
+        for name in PAGE_ARGS:
+            digits = request.args.get(name, "").strip().lstrip("+-")
+            if digits.isdigit() and len(digits) > 6:
+                abort(404)
 
     @app.before_request
     def _mark_writes() -> None:

@@ -50,6 +50,7 @@ class LocalDateField(DateField):
     def process_formdata(self, valuelist):
         if valuelist and not (valuelist[0] or "").strip():
             self.data = None
+            self.raw_data = []  # blanks count as missing for InputRequired too (else data None passes it)
             return
         super().process_formdata(valuelist)
 
@@ -62,6 +63,7 @@ class LocalTimeField(TimeField):
     def process_formdata(self, valuelist):
         if valuelist and not (valuelist[0] or "").strip():
             self.data = None
+            self.raw_data = []  # blanks count as missing for InputRequired too (else data None passes it)
             return
         super().process_formdata(valuelist)
 
