@@ -113,6 +113,8 @@ class Event(db.Model):
         sa.Index("ix_events_team_starts", "team_id", "starts_at"),
         # covering for the weekly list (state, week, then the org's subtree without reading the rows)
         sa.Index("ix_events_state_starts_org", "state", "starts_at", "org_id"),
+        # the latest change of any event: what the cached public weekly list is checked against
+        sa.Index("ix_events_updated_at", "updated_at"),
     )
 
     @property

@@ -21,6 +21,7 @@ from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx, render_page
+from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.timeutil import iso_week_bounds, to_local, utcnow
 from blueprints.orgs.models import Org
 from blueprints.teams.models import Team
@@ -169,7 +170,35 @@ def _week_context(limit: int, offset: int) -> dict:
     }
 
 
+def _events_stamp() -> object:
+    """Has any event changed (created, edited, a seat taken or freed)? The latest change time, from
+    an index: what the cached public weekly list is checked against."""
+    return db.session.scalar(sa.select(sa.func.max(Event.updated_at)))
+
+
+def _event_stamp(event_id: int) -> object:
+    """Has this event, its hours, ratings or people served changed? One statement of index reads."""
+    from blueprints.feedback.models import Feedback
+    from blueprints.hours.models import BeneficiaryCount, ServiceRecord
+
+    return tuple(
+        db.session.execute(
+            sa.select(
+                Event.updated_at,
+                Event.state,
+                sa.select(sa.func.max(ServiceRecord.id)).where(ServiceRecord.event_id == event_id).scalar_subquery(),
+                sa.select(sa.func.max(Feedback.id)).where(Feedback.event_id == event_id).scalar_subquery(),
+                sa.select(sa.func.max(BeneficiaryCount.updated_at))
+                .where(BeneficiaryCount.event_id == event_id)
+                .scalar_subquery(),
+            ).where(Event.id == event_id)
+        ).one_or_none()
+        or ()
+    )
+
+
 @bp.get("/")
+@anonymous_page_cache(lambda: _events_stamp())
 def week():
     """The public weekly activity list of an organisation and everything below it."""
     page = max(1, request.args.get("page", 1, type=int))
@@ -270,6 +299,7 @@ def _event_page(event: Event, status: int = 200, block: str | None = None, **ext
 
 
 @bp.get("/<int:event_id>")
+@anonymous_page_cache(lambda event_id: _event_stamp(event_id))
 def show(event_id: int):
     """An event: details, place, seats; register or cancel in one tap; the leader's tools."""
     return _event_page(_event_or_404(event_id))

@@ -19,6 +19,7 @@ from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx
 from blueprints.core.htmx import render_page as _render_page
+from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.registry import get_registry
 from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.orgs.models import Org
@@ -39,7 +40,7 @@ from .forms import (
     VenueForm,
     venue_form_data,
 )
-from .models import FACILITIES, Booking, Closure, Venue, VenueManager
+from .models import FACILITIES, Booking, Closure, OpeningHours, Venue, VenueManager
 from .services import (
     QUEUE_PAGE,
     BookingRefused,
@@ -242,7 +243,28 @@ def _monday(day: date) -> date:
     return day - timedelta(days=day.weekday())
 
 
+def _calendar_stamp(venue_id: int) -> object:
+    """Has anything the week calendar shows changed (bookings decided or cancelled, closures,
+    opening hours)? One statement over the venue's own rows."""
+
+    def value(aggregate, model):  # noqa: ANN001, ANN202
+        return sa.select(aggregate).where(model.venue_id == venue_id).scalar_subquery()
+
+    parts = [
+        value(sa.func.count(), Booking),
+        value(sa.func.max(Booking.id), Booking),
+        value(sa.func.max(Booking.decided_at), Booking),
+        value(sa.func.max(Booking.cancelled_at), Booking),
+        value(sa.func.count(), Closure),
+        value(sa.func.max(Closure.id), Closure),
+        value(sa.func.count(), OpeningHours),
+        value(sa.func.max(OpeningHours.id), OpeningHours),
+    ]
+    return tuple(db.session.execute(sa.select(*parts)).one())
+
+
 @bp.get("/<int:venue_id>/calendar")
+@anonymous_page_cache(lambda venue_id: _calendar_stamp(venue_id))
 def calendar(venue_id: int):
     """A week of a youth home: opening hours × 7 days, approved bookings, closures (htmx prev/next)."""
     venue = (
