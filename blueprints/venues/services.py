@@ -33,7 +33,7 @@ from .models import Booking, Closure, OpeningHours, Venue, VenueManager
 SLOT_TAKEN_NOTE = "time slot taken"
 SLOT_TAKEN_LABEL = _l("time slot taken")
 SLOT_JUST_TAKEN = _l("That time slot was just taken by another approved booking. Nothing was changed.")
-QUEUE_PAGE = 20
+QUEUE_PAGE = 10
 
 
 class BookingRefused(ValueError):
