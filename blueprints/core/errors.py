@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, flash, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .htmx import flash_only
@@ -77,11 +77,14 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(500)
 
     @app.errorhandler(OverflowError)
+    @app.errorhandler(DataError)
     def out_of_range(error):
-        # an id, page or date beyond what the database or the calendar can hold (/events/99999999999999999999,
-        # a week in the year 9999): SQLite refuses integers over 64 bits, dates end at 9999-12-31. Such a
-        # thing cannot exist, so: nothing at this address (the session is rolled back, nothing is written)
-        return error_response(404)
+        # a number or date sent that the database or the calendar cannot hold (?org=99999999999999999999,
+        # a week in the year 9999, a capacity of 23 digits): SQLite refuses integers over 64 bits
+        # (OverflowError), PostgreSQL numbers beyond its column types (DataError), dates end at 9999.
+        # The request cannot be carried out: 400, rolled back, nothing written
+        app.logger.warning("value out of range: %s", error)
+        return error_response(400)
 
     @app.errorhandler(InternalServerError)
     def internal_error(error):

@@ -10,6 +10,7 @@ from flask import Flask, abort, g, request, session
 from flask_babel import format_date, format_datetime, format_time
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from . import db as _db_events  # noqa: F401  (registers connection settings)
 from .db import set_write_intent
@@ -64,9 +65,19 @@ def _csp(app: Flask) -> str:
     )
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in routes: at most a 64-bit integer, so /events/99999999999999999999 is a plain 404
+    (the databases cannot compare a larger number with an id column)."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_core(app: Flask) -> None:
     """Start extensions and shared hooks. Blueprints are registered by app.create_app."""
     root = Path(app.root_path)
+    app.url_map.converters["int"] = IdConverter
     if app.config.get("PROXY_FIX"):
         hops = int(app.config["PROXY_FIX"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
