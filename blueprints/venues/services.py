@@ -123,7 +123,10 @@ def approvals_fact(user):
     """
     # "now" at each execution: the layout builds this statement once per process (core/registry.py)
     now = sa.bindparam("approvals_now", callable_=utcnow, type_=Booking.starts_at.type)
-    stmt = sa.select(sa.func.count(Booking.id)).where(Booking.state == "pending", Booking.starts_at > now)
+    # the state as a literal: SQLite (and a generic PostgreSQL plan) use the partial index ix_bookings_pending
+    # only when the query names the state itself, not a parameter
+    pending = Booking.state == sa.literal_column("'pending'")
+    stmt = sa.select(sa.func.count(Booking.id)).where(pending, Booking.starts_at > now)
     if not user.is_admin:
         venue_org = sa.orm.aliased(Org)
         grant_org = sa.orm.aliased(Org)
