@@ -25,7 +25,7 @@ from datetime import time, timedelta
 
 import sqlalchemy as sa
 
-from bench.common import Server, WrkResult, run_wrk
+from bench.common import Server, WrkResult
 from bench.seed_bench import database_url
 
 PASSWORD = "qingyi2026"  # noqa: S105 - the published demo password
@@ -229,6 +229,35 @@ def cycle_script(base_url: str, cycle: list[tuple[int, str]], threads: int) -> s
             }
         )
     return path
+
+
+def _ms(text: str) -> float:
+    match = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    if match is None:
+        return float("nan")
+    value, unit = match.groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
+
+
+def run_wrk(name: str, url: str, duration: int, connections: int, threads: int, headers=None, script=None):  # noqa: ANN001
+    """wrk --latency; its figures (bench/common.run_wrk's, with the raw output kept when unparsable)."""
+    import subprocess
+
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    for k, v in (headers or {}).items():
+        cmd += ["-H", f"{k}: {v}"]
+    if script:
+        cmd += ["-s", script]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    try:
+        rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
+        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    except AttributeError as exc:
+        raise RuntimeError(f"unreadable wrk output for {name}:\n{out}") from exc
+    errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0
+    return WrkResult(name, rps, p50, p99, errors, non2xx)
 
 
 def _warm(url: str, headers: dict, n: int = 4) -> None:
