@@ -90,13 +90,14 @@ def backup_command(target: str) -> None:
     SQLite: the online backup API (a consistent snapshot, safe under load). PostgreSQL: pg_dump in
     its custom format (restore with pg_restore --clean --dbname URL TARGET).
     """
+    import os
     import shutil
     import sqlite3
     import subprocess
     from pathlib import Path
 
     from flask import current_app
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import URL, make_url
 
     url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
     if url.get_backend_name() == "sqlite":
@@ -119,8 +120,13 @@ def backup_command(target: str) -> None:
     pg_dump = shutil.which("pg_dump")
     if pg_dump is None:
         raise click.ClickException("pg_dump is not installed; install postgresql-client")
-    plain = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    result = subprocess.run([pg_dump, "--format=custom", "--file", target, plain], capture_output=True, text=True)  # noqa: S603
+    # the password goes to pg_dump in its environment: on the command line any local user could read it (ps)
+    env = {**os.environ, "PGPASSWORD": url.password} if url.password else None
+    bare = URL.create("postgresql", url.username, None, url.host, url.port, url.database, url.query)
+    plain = bare.render_as_string(hide_password=False)
+    result = subprocess.run(  # noqa: S603 - a fixed argv, no shell
+        [pg_dump, "--format=custom", "--file", target, plain], capture_output=True, text=True, env=env
+    )
     if result.returncode != 0:
         raise click.ClickException(f"pg_dump failed: {result.stderr.strip()}")
     click.echo(f"backed up to {target} (restore: pg_restore --clean --dbname URL {target})")
