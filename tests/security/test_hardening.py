@@ -322,3 +322,25 @@ def test_passwords_are_hashed_with_scrypt_by_default(db_url):
         assert PASSWORD not in stored
         db.session.remove()
         db.engine.dispose()
+
+
+def test_backup_keeps_the_database_password_off_the_command_line(monkeypatch, tmp_path):
+    """`flask db backup` on PostgreSQL: the password reaches pg_dump in PGPASSWORD, never in argv
+    (which every local user can read with ps)."""
+    import shutil
+    import subprocess
+
+    seen = {}
+
+    def fake_run(argv, **kwargs):
+        seen["argv"], seen["env"] = argv, kwargs.get("env") or {}
+        return subprocess.CompletedProcess(argv, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    pg_app = create_app(config_for("postgresql+psycopg://qingyi:s3cret-pw@127.0.0.1:5432/qingyi"))
+    result = pg_app.test_cli_runner().invoke(args=["db", "backup", str(tmp_path / "x.dump")])
+    assert result.exit_code == 0, result.output
+    assert not any("s3cret-pw" in arg for arg in seen["argv"]), seen["argv"]
+    assert seen["env"].get("PGPASSWORD") == "s3cret-pw"
+    assert any("qingyi@127.0.0.1:5432/qingyi" in arg for arg in seen["argv"])
