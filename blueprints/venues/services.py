@@ -118,8 +118,9 @@ def manages_venues_fact(user):
 def approvals_fact(user):
     """The approvals badge as one scalar subquery: pending requests, not yet started, the user may decide.
 
-    The youth homes the user may decide come first (a few hundred at most, mostly none), then their
-    pending bookings by (venue, start): cheap for everyone who decides nothing, which is most users.
+    The youth homes the user may decide come first (the ones they manage, and those below their
+    coordinator grants: for most users none, found without scanning), then their pending bookings
+    by (venue, start).
     """
     # "now" at each execution: the layout builds this statement once per process (core/registry.py)
     now = sa.bindparam("approvals_now", callable_=utcnow, type_=Booking.starts_at.type)
@@ -131,17 +132,15 @@ def approvals_fact(user):
         venue_org = sa.orm.aliased(Org)
         grant_org = sa.orm.aliased(Org)
         managed = sa.select(VenueManager.venue_id).where(VenueManager.user_id == user.id)
+        # from the user's grants (none for most users: then nothing is scanned) to the homes below them
         coordinated = (
-            sa.select(CoordinatorGrant.id)
-            .join(grant_org, grant_org.id == CoordinatorGrant.org_id)
-            .where(CoordinatorGrant.user_id == user.id, venue_org.path.startswith(grant_org.path, autoescape=False))
-        )
-        decidable = (
             sa.select(Venue.id)
             .join(venue_org, venue_org.id == Venue.org_id)
-            .where(sa.or_(Venue.id.in_(managed), sa.exists(coordinated)))
+            .join(grant_org, venue_org.path.startswith(grant_org.path, autoescape=False))
+            .join(CoordinatorGrant, CoordinatorGrant.org_id == grant_org.id)
+            .where(CoordinatorGrant.user_id == user.id)
         )
-        stmt = stmt.where(Booking.venue_id.in_(decidable))
+        stmt = stmt.where(Booking.venue_id.in_(sa.union(managed, coordinated)))
     return stmt.scalar_subquery()
 
 
