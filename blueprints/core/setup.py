@@ -24,7 +24,22 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PAGE_ARGS = ("page", "tpage", "hpage")
 
 
-def select_locale() -> str:
+_LOCALE_OBJECTS: dict[str, object] = {}
+
+
+def select_locale():
+    """The request's locale as a Babel Locale made once per process (Flask-Babel parses a string
+    again on every request: ~0.2 ms, twice for a page)."""
+    code = _select_locale_code()
+    locale = _LOCALE_OBJECTS.get(code)
+    if locale is None:
+        from babel import Locale
+
+        locale = _LOCALE_OBJECTS[code] = Locale.parse(code)
+    return locale
+
+
+def _select_locale_code() -> str:
     """The user's choice, else the session's, else the browser's, else zh_CN."""
     if current_user and getattr(current_user, "is_authenticated", False) and current_user.locale in LOCALES:
         return current_user.locale
