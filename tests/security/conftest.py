@@ -33,6 +33,15 @@ from tests.fixtures.events import first_category
 from tests.fixtures.venues import future_day
 
 ACTORS = ("anon", "vol", "leader", "manager", "coord", "admin")
+#: rate limits high enough for a test that posts a form many times from one address. (Not
+#: RATELIMIT_ENABLED=False: Flask-Limiter keeps that flag on its one shared object, so it would stay
+#: off for the apps of later tests.)
+GENEROUS_LIMITS = {
+    "RATELIMIT_LOGIN_PER_IP": "100000 per minute",
+    "RATELIMIT_LOGIN_PER_PHONE": "100000 per minute",
+    "FEEDBACK_PUBLIC_LIMIT_IP": "100000 per minute",
+    "FEEDBACK_PUBLIC_LIMIT_DEVICE": "100000 per minute",
+}
 A_MARK, B_MARK = "甲区", "乙区"
 
 

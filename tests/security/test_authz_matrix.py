@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from .conftest import ACTORS
+from .conftest import ACTORS, GENEROUS_LIMITS
 
 L, OK = "login", "ok"
 OUTSIDERS = ("anon", "vol", "leader", "manager", "coord")
@@ -273,7 +273,7 @@ def cases(w) -> list[Case]:  # noqa: ANN001 - World
 
 @pytest.fixture
 def app_config() -> dict:
-    return {"RATELIMIT_ENABLED": False}  # the login limits have their own tests; here every actor posts
+    return GENEROUS_LIMITS  # the login limits have their own tests; here every actor posts
 
 
 def _matches(response, expected) -> bool:

@@ -31,6 +31,7 @@ from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_today
 
 from ._forms import BUTTONS, discover
+from .conftest import GENEROUS_LIMITS
 from .test_authz_matrix import cases
 from .test_hardening import RAW, _pages, _viewer
 
@@ -59,7 +60,7 @@ hostile = st.one_of(
 
 @pytest.fixture
 def app_config() -> dict:
-    return {"RATELIMIT_ENABLED": False}  # the sign-in form is fuzzed too
+    return GENEROUS_LIMITS  # the sign-in form is fuzzed too
 
 
 def _value(kind: str, options: list[str]):

@@ -16,6 +16,7 @@ from tests.conftest import htmx
 from tests.conftest import test_config as config_for
 from tests.fixtures.core import PASSWORD
 
+from .conftest import GENEROUS_LIMITS
 from .test_authz_matrix import cases
 
 PAYLOADS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
@@ -24,7 +25,7 @@ RAW = re.compile(r"<script>alert\(1\)</script>|<img src=x onerror=alert\(1\)>")
 
 @pytest.fixture
 def app_config() -> dict:
-    return {"RATELIMIT_ENABLED": False}
+    return GENEROUS_LIMITS
 
 
 def _viewer(case) -> str | None:  # noqa: ANN001
@@ -220,7 +221,7 @@ def _cookies(response) -> list[str]:
 @pytest.mark.parametrize("via", ["config", "environment"])
 def test_cookies_are_secure_over_https(db_url, tmp_path, monkeypatch, via):
     if via == "config":
-        https_app = create_app(config_for(db_url, PREFERRED_URL_SCHEME="https", RATELIMIT_ENABLED=False))
+        https_app = create_app(config_for(db_url, PREFERRED_URL_SCHEME="https"))
     else:
         monkeypatch.setenv("DATABASE_URL", db_url)
         monkeypatch.setenv("SECRET_KEY", "x" * 32)
