@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 837cdc98f128
+Revision ID: 6a9067c04c60
 Revises:
-Create Date: 2026-11-22 07:20:22.717526
+Create Date: 2026-11-22 08:16:52.203089
 
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = "837cdc98f128"
+revision = "6a9067c04c60"
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -131,6 +131,7 @@ def upgrade():
     )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_users_created_at"), ["created_at"], unique=False)
+        batch_op.create_index("ix_users_home_org_created", ["home_org_id", "created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_users_home_org_id"), ["home_org_id"], unique=False)
 
     op.create_table(
@@ -489,9 +490,15 @@ def upgrade():
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_events_booking_id"), ["booking_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_category_id"), ["category_id"], unique=False)
-        batch_op.create_index("ix_events_org_starts", ["org_id", "starts_at"], unique=False)
-        batch_op.create_index("ix_events_state_starts", ["state", "starts_at"], unique=False)
+        batch_op.create_index(
+            "ix_events_org_starts_cov",
+            ["org_id", "starts_at"],
+            unique=False,
+            postgresql_include=["id", "team_id", "state", "booking_id"],
+        )
+        batch_op.create_index("ix_events_state_starts_org", ["state", "starts_at", "org_id"], unique=False)
         batch_op.create_index("ix_events_team_starts", ["team_id", "starts_at"], unique=False)
+        batch_op.create_index("ix_events_updated_at", ["updated_at"], unique=False)
 
     op.create_table(
         "beneficiary_counts",
@@ -665,7 +672,12 @@ def upgrade():
     )
     with op.batch_alter_table("service_records", schema=None) as batch_op:
         batch_op.create_index("ix_service_records_event", ["event_id"], unique=False)
-        batch_op.create_index("ix_service_records_org_served", ["org_id", "served_at"], unique=False)
+        batch_op.create_index(
+            "ix_service_records_org_served_cov",
+            ["org_id", "served_at"],
+            unique=False,
+            postgresql_include=["id", "event_id", "volunteer_id", "minutes"],
+        )
         batch_op.create_index("ix_service_records_volunteer_served", ["volunteer_id", "served_at"], unique=False)
 
     op.create_table(
@@ -774,7 +786,9 @@ def downgrade():
     op.drop_table("correction_requests")
     with op.batch_alter_table("service_records", schema=None) as batch_op:
         batch_op.drop_index("ix_service_records_volunteer_served")
-        batch_op.drop_index("ix_service_records_org_served")
+        batch_op.drop_index(
+            "ix_service_records_org_served_cov", postgresql_include=["id", "event_id", "volunteer_id", "minutes"]
+        )
         batch_op.drop_index("ix_service_records_event")
 
     op.drop_table("service_records")
@@ -805,9 +819,10 @@ def downgrade():
     op.drop_table("feedback")
     op.drop_table("beneficiary_counts")
     with op.batch_alter_table("events", schema=None) as batch_op:
+        batch_op.drop_index("ix_events_updated_at")
         batch_op.drop_index("ix_events_team_starts")
-        batch_op.drop_index("ix_events_state_starts")
-        batch_op.drop_index("ix_events_org_starts")
+        batch_op.drop_index("ix_events_state_starts_org")
+        batch_op.drop_index("ix_events_org_starts_cov", postgresql_include=["id", "team_id", "state", "booking_id"])
         batch_op.drop_index(batch_op.f("ix_events_category_id"))
         batch_op.drop_index(batch_op.f("ix_events_booking_id"))
 
@@ -880,6 +895,7 @@ def downgrade():
     op.drop_table("venues")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_home_org_id"))
+        batch_op.drop_index("ix_users_home_org_created")
         batch_op.drop_index(batch_op.f("ix_users_created_at"))
 
     op.drop_table("users")
