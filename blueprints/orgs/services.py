@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -155,6 +156,20 @@ def _loaded_orgs(ids: list[int]) -> dict[int, Org]:
     return found
 
 
+#: levels read by load_with_ancestors (city, district, town, community, and two more)
+CHAIN_LEVELS = 6
+
+
+@functools.cache
+def _chain_statement():
+    """SELECT an org and its ancestors as one row (built once per process: six aliases)."""
+    levels = [Org, *(sa.orm.aliased(Org) for _ in range(CHAIN_LEVELS - 1))]
+    stmt = sa.select(*levels).where(Org.id == sa.bindparam("chain_org_id"))
+    for child, parent in zip(levels, levels[1:], strict=False):
+        stmt = stmt.outerjoin(parent, parent.id == child.parent_id)
+    return stmt
+
+
 def load_with_ancestors(org_id: int | None) -> Org | None:
     """The org with this id, loaded together with every org above it in ONE statement (so that
     effective_settings needs none); None when there is no such org."""
@@ -162,10 +177,10 @@ def load_with_ancestors(org_id: int | None) -> Org | None:
         return None
     org = _loaded_orgs([org_id]).get(org_id)
     if org is None:
-        me = sa.orm.aliased(Org)
-        chain = db.session.scalars(
-            sa.select(Org).join(me, me.path.startswith(Org.path, autoescape=False)).where(me.id == org_id)
-        ).all()
+        # up the tree by parent_id in one row: a primary-key read per level (a deeper tree than
+        # CHAIN_LEVELS leaves the rest to effective_settings' own statement)
+        row = db.session.execute(_chain_statement(), {"chain_org_id": org_id}).one_or_none()
+        chain = [o for o in (row or ()) if o is not None]
         org = next((o for o in chain if o.id == org_id), None)
         if has_request_context():
             # the session's identity map holds objects weakly: keep the chain for the request
