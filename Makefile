@@ -43,6 +43,8 @@ run: seed
 	@echo "Qingyi is at http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
+# two processes: the suite runs every database test on SQLite and PostgreSQL (each worker has its own databases)
+PYTEST_ARGS ?= -n 2
 test: install-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 
