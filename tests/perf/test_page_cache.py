@@ -120,3 +120,18 @@ def test_calendar_follows_a_decided_booking(demo, client):
     db.session.commit()
     after = client.get(url).get_data(as_text=True)
     assert _without_token(after) != _without_token(before)
+
+
+def test_within_the_recheck_window_a_cached_page_reads_nothing(demo, client):
+    demo.config["PAGE_CACHE_RECHECK_SECONDS"] = 30
+    event = _free_event()
+    url = f"/events/{event.id}"
+    first = client.get(url)
+    with count_statements(db.engine) as log:
+        again = client.get(url)
+    assert again.status_code == 200 and len(log) == 0, str(log)
+    assert _without_token(again.get_data(as_text=True)) == _without_token(first.get_data(as_text=True))
+    demo.config["PAGE_CACHE_RECHECK_SECONDS"] = 0  # the window over: the stamp is read again
+    with count_statements(db.engine) as log:
+        client.get(url)
+    assert len(log) == 1, str(log)
