@@ -6,7 +6,7 @@ promote from the waitlist) while a leader confirms the hours of four past events
 worker that is serving a request is killed with SIGKILL, three times over the run. Afterwards:
 
 - no 5xx at any time; only the requests the killed workers were serving may fail, at the connection
-  level, and every request started after the kills is answered;
+  level, and every request started after the kills is answered (each instance answers afterwards);
 - gunicorn has replaced the workers;
 - the database holds no partial write: every seat counted, counters equal row counts, waitlists
   1..n, every service record belongs to an attendance, each event's hours are written all or none
@@ -25,6 +25,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from blueprints.core.extensions import db
@@ -52,8 +53,6 @@ KILLS_AT = (2, 4, 6)
 def _load_client(urls, index, phones, leader, upcoming, past, barrier, results):  # noqa: ANN001
     """Sign in, wait for the others, then register and cancel in turn until the run ends; client
     0..3 also confirms the hours of one past event, at a different moment each."""
-    import requests
-
     from tests.support.live import signed_in_session
 
     rng = random.Random(index)
@@ -198,7 +197,7 @@ def test_kill_a_worker_mid_load(app, cluster, city_tree, make_user, make_team, m
             for s in c.servers
         )
 
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30  # a new worker imports the app: seconds on a loaded machine
     while time.monotonic() < deadline and not replaced():
         time.sleep(0.2)
 
@@ -232,7 +231,9 @@ def test_kill_a_worker_mid_load(app, cluster, city_tree, make_user, make_team, m
     assert len(broken) <= len(kills), describe(broken)
     assert all(any(abs(o[6] - t) < 2 for _s, _p, _b, t in kills) for o in broken), describe(broken)
     # the remaining workers (and the replacements) keep answering
-    assert len(after) >= PROCESSES and all(o[2] != CONNECTION_ERROR for o in after), describe(after)
+    assert after and all(o[2] != CONNECTION_ERROR for o in after), describe(after)
+    for server in c.servers:  # and each instance answers a page that reads the database
+        assert requests.get(server.url + f"/events/{upcoming[0]}", timeout=60).status_code == 200
     assert replaced(), "gunicorn did not replace the killed workers"
     assert sum(1 for o in outcomes if o[0] == "confirm") == PAST
     db.session.rollback()
