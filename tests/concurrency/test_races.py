@@ -268,13 +268,14 @@ def test_checkin_storm(app, cluster, city_tree, make_team, make_event):
         db.session.add(Registration(event_id=event.id, user_id=users[phone], state="confirmed"))
     event.confirmed_count = REGISTERED
     db.session.commit()
+    c = cluster()
+    # the QR code's token of this minute (valid for two; opening it keeps it usable for 10 minutes)
     path = f"/hours/scan/{scan_token(event.id, 'in', utcnow())}"
     pairs = [
         ((k + j * 2) % STORM_PROCESSES, k, Action(phone, path, "scan", htmx=True))
         for k, phone in enumerate(phones)
         for j in range(SCANS)
     ]
-    c = cluster()
     # opening the QR link once (as a phone does before it posts) keeps the token usable after sign-in
     outcomes, elapsed = run_clients(c, _interleave(pairs, STORM_PROCESSES), warmups=(path,))
 
