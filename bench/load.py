@@ -251,8 +251,8 @@ def run_wrk(name: str, url: str, duration: int, connections: int, threads: int, 
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
     try:
         rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-        p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-        p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+        p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+        p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     except AttributeError as exc:
         raise RuntimeError(f"unreadable wrk output for {name}:\n{out}") from exc
     errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
