@@ -4,6 +4,7 @@ script or style, Secure cookies over HTTPS (also behind a proxy), scrypt passwor
 from __future__ import annotations
 
 import itertools
+import json
 import re
 
 import pytest
@@ -196,6 +197,13 @@ def test_security_headers_on_every_kind_of_answer(app, world, act, client):
         _assert_headers(response, what)
     assert answers["400 (no CSRF token)"].status_code == 400
     assert answers["405"].status_code == 405
+    # htmx itself evaluates no script: no eval, no <script> in swapped content, only our own origin
+    page = answers["page"].get_data(as_text=True)
+    config = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page)
+    assert config, "no htmx-config meta"
+    settings = json.loads(config.group(1))
+    assert settings["allowEval"] is False and settings["allowScriptTags"] is False
+    assert settings["selfRequestsOnly"] is True
 
 
 def test_no_inline_script_style_or_handlers_in_any_page(app, world, act):
