@@ -45,6 +45,7 @@ from .services import (
     effective_checklist,
     event_id_from_token,
     event_stats,
+    has_attended,
     hide_comment,
     member_refusal,
     own_feedback,
@@ -146,6 +147,8 @@ def _rate_page(event: Event, form: RatingForm, status: int = 200, refusal: Feedb
 def rate(event_id: int):
     """An attendee rates a completed event, once, within the window."""
     event = _event_or_404(event_id)
+    if event.state == "draft" and not (can_view_feedback(current_user, event) or has_attended(event, current_user)):
+        abort(404)  # a draft's title is for its own people, not for anyone guessing ids (as on its event page)
     form = RatingForm()
     if request.method == "GET":
         form.next.data = safe_next(request.args.get("next"), "")

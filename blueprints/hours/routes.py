@@ -114,7 +114,10 @@ def _refuse(exc: HoursError, back: str, status: int = 409):
 
 def _event(event_id: int) -> Event:
     # the team and org come along: the permission check needs both
-    return db.get_or_404(Event, event_id, options=[joinedload(Event.team), joinedload(Event.org)])
+    event = db.get_or_404(Event, event_id, options=[joinedload(Event.team), joinedload(Event.org)])
+    if event.state == "draft" and not can_manage(current_user, event):
+        abort(404)  # a draft exists only for those who manage it (as on the event's own page)
+    return event
 
 
 def _managed_event(event_id: int) -> Event:
@@ -584,7 +587,7 @@ def correct(record_id: int):
 @login_required
 def request_new():
     """A volunteer asks for a correction of a record, or for a missing record (补录申请)."""
-    event = db.get_or_404(Event, request.values.get("event", type=int) or 0)
+    event = _event(request.values.get("event", type=int) or 0)
     record = None
     record_id = request.values.get("record", type=int)
     if record_id:
