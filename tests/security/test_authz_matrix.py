@@ -193,6 +193,7 @@ def cases(w) -> list[Case]:  # noqa: ANN001 - World
         c("hours.scan", "/hours/scan/{scan_token}", signed_in()),
         post("hours.scan_post", "/hours/scan/{scan_token}", signed_in(409, memberA=303)),
         c("hours.attend", "/hours/events/{running}/attend", signed_in()),
+        c("hours.attend", "/hours/events/{draft}/attend", signed_in(404, admin=200, leaderA=200)),  # drafts hidden
         post("hours.code_check_in", "/hours/events/{running}/check-in", signed_in(422)),
         post("hours.code_check_out", "/hours/events/{running}/check-out", signed_in(422)),
         c("hours.attendance", "/hours/events/{running}/attendance", scoped(leaderA=200, memberA=403)),
@@ -211,6 +212,7 @@ def cases(w) -> list[Case]:  # noqa: ANN001 - World
         post("hours.correct", "/hours/records/{record}/correct", scoped(OK, leaderA=OK)),
         c("hours.request_new", "/hours/mine/request?event={done}&record={record}", scoped(403, memberA=200)),
         c("hours.request_new", "/hours/mine/request?event={done}", signed_in()),
+        c("hours.request_new", "/hours/mine/request?event={draft}", signed_in(404, admin=200, leaderA=200)),
         post("hours.request_new", "/hours/mine/request?event={done}", signed_in(422)),
         c("hours.requests", "/hours/requests", {**coordinators(), "leader": 200, "leaderA": 200, "memberA": 403}),
         post("hours.approve", "/hours/requests/{correction}/approve", scoped(OK, memberA=403)),
@@ -234,6 +236,11 @@ def cases(w) -> list[Case]:  # noqa: ANN001 - World
         c("hours.verify", "/hours/verify/forged", everyone(404)),
         # --- feedback ------------------------------------------------------------------------------
         c("feedback.rate", "/feedback/events/{done}/rate", signed_in()),
+        c(  # nobody rates a draft, nobody outside sees its title (A's owners publish it later in the run)
+            "feedback.rate",
+            "/feedback/events/{draft}/rate",
+            {"anon": L, "vol": 404, "leader": 404, "manager": 404, "coord": 404},
+        ),
         post("feedback.rate", "/feedback/events/{done}/rate", signed_in(409, memberA=409)),
         c("feedback.public", "/feedback/p/{public_token}", everyone(200)),
         c("feedback.public", "/feedback/p/forged", everyone(404)),
