@@ -46,6 +46,8 @@ def test_config(uri: str, **overrides) -> dict:
         "SQLALCHEMY_DATABASE_URI": uri,
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         "RATELIMIT_STORAGE_URI": "memory://",
+        # Flask-Limiter keeps `enabled` on its one shared object: set it for every app explicitly
+        "RATELIMIT_ENABLED": True,
         "PROPAGATE_UNEXPECTED": True,
         "SERVER_NAME": None,
         "MAIL_SERVER": None,
