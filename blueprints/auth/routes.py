@@ -12,7 +12,7 @@ from blueprints.core.extensions import db, limiter
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import render_page
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import org_trail, search_orgs
+from blueprints.orgs.services import org_picker_context
 
 from . import bp
 from .forms import LoginForm, PasswordForm, ProfileForm, RegisterForm, normalise_phone
@@ -72,12 +72,8 @@ def logout():
 
 def _org_picker(form) -> dict:
     """Matches for the org search box, and the org currently chosen."""
-    query = (form.org_query.data or "").strip()
-    results = search_orgs(query) if query else []
     selected = db.session.get(Org, form.home_org.data) if isinstance(form.home_org.data, int) else None
-    if selected is not None and selected not in results:
-        results.insert(0, selected)
-    return {"org_results": results, "org_trails": org_trail(results), "selected_org": selected, "org_query": query}
+    return org_picker_context(form.org_query.data, selected)
 
 
 @bp.route("/register", methods=["GET", "POST"])

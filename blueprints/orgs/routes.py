@@ -27,6 +27,7 @@ from .services import (
     grant_coordinator,
     is_coordinator,
     move_org,
+    org_picker_context,
     org_trail,
     rename_org,
     revoke_coordinator,
@@ -184,7 +185,6 @@ def move(org_id: int):
     require(current_user.is_admin or _strictly_inside_scope(org))
     form = MoveForm()
     status = 200
-    results: list[Org] = []
     if request.method == "POST" and request.form.get("action") == "search_org":
         form.validate()
         for field in form:
@@ -207,19 +207,13 @@ def move(org_id: int):
         status = 422
     elif request.method == "POST":
         status = 422
-    query = (form.org_query.data or "").strip()
-    if query:
-        results = [o for o in search_orgs(query, limit=40) if can_coordinate(current_user, o)][:20]
     return render_page(
         "orgs/move.html",
         "form",
         status=status,
         org=org,
         form=form,
-        org_results=results,
-        org_trails=org_trail(results),
-        org_query=query,
-        selected_org=None,
+        **org_picker_context(form.org_query.data, user=current_user),
     )
 
 

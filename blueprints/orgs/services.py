@@ -358,3 +358,17 @@ def org_trail(orgs: list[Org]) -> dict[int, str]:
     ids = {i for o in orgs for i in o.ancestor_ids}
     names = dict(db.session.execute(sa.select(Org.id, Org.name).where(Org.id.in_(ids))).all()) if ids else {}
     return {o.id: " › ".join(names.get(i, "?") for i in o.ancestor_ids) for o in orgs}
+
+
+def org_picker_context(query: str | None, selected: Org | None = None, user=None) -> dict:  # noqa: ANN001
+    """Template values of the org picker (macros.org_picker): matches for `query`, the chosen org first.
+
+    With `user`, only orgs that user coordinates are offered (moving an org, placing a youth home).
+    """
+    query = (query or "").strip()
+    results = search_orgs(query, limit=40 if user is not None else 20) if query else []
+    if user is not None:
+        results = [o for o in results if can_coordinate(user, o)][:20]
+    if selected is not None and selected not in results and (user is None or can_coordinate(user, selected)):
+        results = [selected, *results]
+    return {"org_results": results, "org_trails": org_trail(results), "selected_org": selected, "org_query": query}

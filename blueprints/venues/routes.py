@@ -23,7 +23,7 @@ from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.registry import get_registry
 from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import can_coordinate, is_coordinator, org_trail, search_orgs
+from blueprints.orgs.services import is_coordinator, org_picker_context
 
 from . import bp
 from .calendar import booking_feed, week_grid
@@ -661,7 +661,6 @@ def create():
     require(is_coordinator(current_user))
     form = NewVenueForm(data=None if request.method == "POST" else {"active": True})
     status = 200
-    results: list[Org] = []
     if request.method == "POST" and request.form.get("action") == "search_org":
         form.validate()
         for f in form:
@@ -680,23 +679,15 @@ def create():
         status = 422
     elif request.method == "POST":
         status = 422
-    query = (form.org_query.data or "").strip()
-    if query:
-        results = [o for o in search_orgs(query, limit=40) if can_coordinate(current_user, o)][:20]
     selected = db.session.get(Org, form.org_id.data) if form.org_id.data else None
-    if selected is not None and selected not in results and can_coordinate(current_user, selected):
-        results = [selected, *results]
     return render_page(
         "venues/edit.html",
         "form",
         status=status,
         venue=None,
         form=form,
-        org_results=results,
-        org_trails=org_trail(results),
-        org_query=query,
-        selected_org=selected,
         facility_labels=FACILITY_LABELS,
+        **org_picker_context(form.org_query.data, selected, user=current_user),
     )
 
 
