@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, request, session, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from blueprints.core.authz import safe_next
 from blueprints.core.extensions import db, limiter
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import render_page
+from blueprints.core.translate import gettext as _
+from blueprints.core.translate import lazy_gettext as _l
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import org_picker_context
 

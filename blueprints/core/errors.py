@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from flask import Flask, flash, render_template, request
-from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .htmx import flash_only
+from .translate import lazy_gettext as _l
 
 TITLES = {
     400: _l("Bad request"),

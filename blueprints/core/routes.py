@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import abort, current_app, jsonify, redirect, render_template, request, send_file, session, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import text
 
@@ -13,6 +12,7 @@ from . import bp
 from .authz import safe_next
 from .extensions import db
 from .setup import LOCALES
+from .translate import gettext as _
 
 
 @bp.get("/")

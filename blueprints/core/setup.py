@@ -113,10 +113,13 @@ def init_core(app: Flask) -> None:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["REDIS_URL"]
     limiter.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    from .translate import install as install_gettext
+
+    install_gettext(app.jinja_env)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"
-    from flask_babel import lazy_gettext as _l
+    from .translate import lazy_gettext as _l
 
     login_manager.login_message = _l("Please log in to continue.")
     login_manager.login_message_category = "info"
@@ -210,11 +213,11 @@ def _template_helpers(app: Flask) -> None:
     # Babel formats a date in ~70 µs; a list page shows the same few dates many times, so each
     # formatted value is kept per process (keyed by value, format, locale and time zone)
     formatted: dict[tuple, str] = {}
+    from .translate import current_locale
 
     def _formatted(fn, value, fmt: str) -> str:  # noqa: ANN001
-        from flask_babel import get_locale, get_timezone
-
-        key = (fn, value, fmt, str(get_locale()), str(get_timezone()))
+        # the time zone is the app's (select_timezone): no need to ask Flask-Babel for it each time
+        key = (fn, value, fmt, current_locale(), app.config["TIMEZONE"])
         text = formatted.get(key)
         if text is None:
             if len(formatted) >= 20_000:
@@ -258,8 +261,6 @@ def _template_helpers(app: Flask) -> None:
 
     @app.context_processor
     def _globals() -> dict:
-        from flask_babel import get_locale
-
         registry = get_registry(app)
         user = current_user
         nav = [item for item in registry.nav if _visible(item, user)]
@@ -268,7 +269,7 @@ def _template_helpers(app: Flask) -> None:
             "badge_count": lambda name: _badge(registry, name, user),
             "home_panels": registry.panels,
             "static_url": static_url,
-            "current_locale": str(get_locale()),
+            "current_locale": str(current_locale()),
             "htmx_url": app.config["HTMX_URL"],
             "htmx_integrity": app.config.get("HTMX_INTEGRITY"),
         }

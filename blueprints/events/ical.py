@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Response, url_for
-from flask_babel import gettext as _
 from icalendar import Calendar
 from icalendar import Event as ICalEvent
 
 from blueprints.core.timeutil import utcnow
+from blueprints.core.translate import gettext as _
 
 from .models import Event
 from .queries import org_feed_events, user_feed_rows

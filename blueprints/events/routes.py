@@ -10,7 +10,6 @@ import segno
 import sqlalchemy as sa
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import force_locale
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
@@ -23,6 +22,7 @@ from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.timeutil import iso_week_bounds, to_local, utcnow
+from blueprints.core.translate import gettext as _
 from blueprints.orgs.models import Org
 from blueprints.teams.models import Team
 

@@ -25,11 +25,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import has_request_context, url_for
 from flask_babel import force_locale
-from flask_babel import lazy_gettext as _l
 
 from blueprints.core.audit import record_audit
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import to_local, utcnow
+from blueprints.core.translate import lazy_gettext as _l
 from blueprints.notifications.services import notify
 from blueprints.orgs.services import can_coordinate
 from blueprints.teams.models import Membership, Team

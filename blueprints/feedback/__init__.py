@@ -8,9 +8,8 @@ bp = Blueprint("feedback", __name__, url_prefix="/feedback")
 
 
 def init_app(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
-
     from blueprints.core.registry import DashboardSection, HomePanel, NavItem, Slot, get_registry
+    from blueprints.core.translate import lazy_gettext as _l
     from blueprints.notifications.services import register_kind
     from blueprints.orgs.services import is_coordinator
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, StopValidation, ValidationError
 from wtforms.widgets import NumberInput
+
+from blueprints.core.translate import gettext
+from blueprints.core.translate import lazy_gettext as _l
 
 from .services import COMMENT_MAX, REFUSALS
 

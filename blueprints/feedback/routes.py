@@ -8,8 +8,6 @@ from datetime import date, timedelta
 import segno
 import sqlalchemy as sa
 from flask import abort, current_app, flash, make_response, redirect, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
@@ -21,6 +19,8 @@ from blueprints.core.extensions import db, limiter
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.timeutil import local_today, utcnow
+from blueprints.core.translate import gettext as _
+from blueprints.core.translate import lazy_gettext as _l
 from blueprints.events.models import Event
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import can_coordinate, is_coordinator, scope_roots

@@ -28,7 +28,6 @@ from datetime import date, datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app, g, has_request_context, url_for
 from flask_babel import format_date
-from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -37,6 +36,7 @@ from blueprints.auth.models import User
 from blueprints.core.audit import record_audit
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_day_bounds, to_local, utcnow
+from blueprints.core.translate import lazy_gettext as _l
 from blueprints.events.models import Event, Registration
 from blueprints.hours.models import ServiceRecord, is_effective_clause
 from blueprints.notifications.models import Notification

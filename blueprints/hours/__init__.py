@@ -8,9 +8,8 @@ bp = Blueprint("hours", __name__, url_prefix="/hours")
 
 
 def init_app(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
-
     from blueprints.core.registry import HomePanel, NavItem, Slot, get_registry
+    from blueprints.core.translate import lazy_gettext as _l
     from blueprints.notifications.services import register_kind
 
     from . import models, routes  # noqa: F401

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_babel import format_datetime
-from flask_babel import lazy_gettext as _l
+
+from blueprints.core.translate import lazy_gettext as _l
 
 from .services import HoursError
 

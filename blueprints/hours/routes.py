@@ -12,7 +12,6 @@ import segno
 import sqlalchemy as sa
 from flask import abort, flash, make_response, redirect, request, session, url_for
 from flask_babel import format_time
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -23,6 +22,7 @@ from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import flash_only, is_htmx, render_page
 from blueprints.core.timeutil import local_today, to_local, utcnow
+from blueprints.core.translate import gettext as _
 from blueprints.events.models import Event, Registration
 from blueprints.orgs.forms import ROUNDING_LABELS
 

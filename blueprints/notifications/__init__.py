@@ -8,9 +8,8 @@ bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 
 
 def init_app(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
-
     from blueprints.core.registry import NavItem, get_registry
+    from blueprints.core.translate import lazy_gettext as _l
 
     from . import models, routes  # noqa: F401
     from .services import send_queued_mail, unread_count, unread_fact

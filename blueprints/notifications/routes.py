@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from blueprints.core.authz import safe_next
@@ -12,6 +11,7 @@ from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import render_page
 from blueprints.core.timeutil import utcnow
+from blueprints.core.translate import gettext as _
 
 from . import bp
 from .models import Notification

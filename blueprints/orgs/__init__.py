@@ -8,9 +8,8 @@ bp = Blueprint("orgs", __name__, url_prefix="/orgs")
 
 
 def init_app(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
-
     from blueprints.core.registry import NavItem, get_registry
+    from blueprints.core.translate import lazy_gettext as _l
 
     from . import models, routes  # noqa: F401
     from .services import coordinates_fact, is_coordinator

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from blueprints.auth.models import User
@@ -14,6 +13,7 @@ from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import render_page
 from blueprints.core.models import AuditLog
+from blueprints.core.translate import gettext as _
 
 from . import bp
 from .forms import ISSUER_LABELS, ROUNDING_LABELS, GrantForm, MoveForm, OrgForm, SettingsForm

@@ -8,9 +8,8 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 
 
 def init_app(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
-
     from blueprints.core.registry import HomePanel, NavItem, get_registry
+    from blueprints.core.translate import lazy_gettext as _l
     from blueprints.orgs.services import is_coordinator
 
     from . import models, routes  # noqa: F401

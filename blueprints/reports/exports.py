@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from typing import IO
 
 from flask_babel import format_datetime
-from flask_babel import gettext as _
 
 from blueprints.core.exports import csv_chunks, neutralise, write_xlsx
 from blueprints.core.extensions import db
+from blueprints.core.translate import gettext as _
 from blueprints.orgs.models import Org
 
 from .periods import Period

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask_babel import format_date
-from flask_babel import gettext as _
 
 from blueprints.core.timeutil import local_day_bounds, local_today, local_zone
+from blueprints.core.translate import gettext as _
 
 PERIOD_KINDS = ("month", "quarter", "year", "custom")
 MIN_YEAR, MAX_YEAR = 2000, 2100

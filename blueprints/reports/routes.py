@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import abort, current_app, request, url_for
 from flask_babel import get_locale
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from blueprints.core.authz import require
@@ -13,6 +12,7 @@ from blueprints.core.extensions import db
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.registry import get_registry
 from blueprints.core.timeutil import local_today
+from blueprints.core.translate import gettext as _
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import can_coordinate, can_coordinate_path, is_coordinator, org_trail, scope_roots
 from blueprints.teams.models import Team

@@ -8,9 +8,8 @@ bp = Blueprint("teams", __name__, url_prefix="/teams")
 
 
 def init_app(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
-
     from blueprints.core.registry import NavItem, get_registry
+    from blueprints.core.translate import lazy_gettext as _l
     from blueprints.notifications.services import register_kind
 
     from . import models, routes  # noqa: F401

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import gettext
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -11,6 +9,8 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from blueprints.auth.forms import PhoneField, normalise_phone, phone_validators
 from blueprints.auth.models import PHONE_PATTERN
+from blueprints.core.translate import gettext
+from blueprints.core.translate import lazy_gettext as _l
 
 from .models import JOIN_POLICIES
 

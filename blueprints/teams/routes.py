@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
@@ -13,6 +12,7 @@ from blueprints.core.authz import require
 from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx, render_page
+from blueprints.core.translate import gettext as _
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import can_coordinate, is_coordinator, org_trail, search_orgs, subtree_clause
 

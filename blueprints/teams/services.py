@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import g, has_request_context, url_for
 from flask_babel import force_locale
-from flask_babel import lazy_gettext as _l
 
 from blueprints.core.audit import record_audit
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import utcnow
+from blueprints.core.translate import lazy_gettext as _l
 from blueprints.notifications.services import notify
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import can_coordinate

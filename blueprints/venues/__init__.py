@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from flask import Blueprint, Flask
-from flask_babel import lazy_gettext as _l
+
+from blueprints.core.translate import lazy_gettext as _l
 
 bp = Blueprint("venues", __name__, url_prefix="/venues")
 

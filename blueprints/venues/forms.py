@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectMultipleField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
@@ -10,6 +9,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from blueprints.auth.forms import PhoneField, phone_validators
+from blueprints.core.translate import lazy_gettext as _l
 
 from .models import FACILITIES
 from .services import parse_intervals

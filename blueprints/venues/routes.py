@@ -6,7 +6,6 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import abort, current_app, flash, make_response, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from sqlalchemy.orm import joinedload, selectinload
@@ -22,6 +21,7 @@ from blueprints.core.htmx import render_page as _render_page
 from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.registry import get_registry
 from blueprints.core.timeutil import local_today, to_local, utcnow
+from blueprints.core.translate import gettext as _
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import is_coordinator, org_picker_context
 

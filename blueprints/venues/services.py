@@ -14,8 +14,6 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import g, has_request_context, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import joinedload
 
@@ -23,6 +21,8 @@ from blueprints.auth.models import User
 from blueprints.core.audit import record_audit
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_day_bounds, local_to_utc, local_today, to_local, utcnow
+from blueprints.core.translate import gettext as _
+from blueprints.core.translate import lazy_gettext as _l
 from blueprints.notifications.services import notify
 from blueprints.orgs.models import CoordinatorGrant, Org
 from blueprints.orgs.services import can_coordinate, coordinator_paths, fact_says_none, scope_clause
