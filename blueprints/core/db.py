@@ -45,6 +45,9 @@ def _after_request_commit(session) -> None:  # noqa: ANN001
     # next SQLite transaction must not take the write lock and hold it until teardown.
     if has_request_context():
         _write_intent.set(False)
+        from .registry import forget_user_facts
+
+        forget_user_facts()
 
 
 def set_write_intent(value: bool) -> None:

@@ -65,8 +65,9 @@ class Registry:
     slots: dict[str, list[Slot]] = field(default_factory=dict)
     #: name -> fn(user) returning a scalar SQL expression; all are read in ONE statement per request
     facts: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
-    #: the facts' SELECT, built once per process for admins and once for everyone else (see user_facts)
-    facts_statements: dict[bool, Any] = field(default_factory=dict, repr=False)
+    #: the facts' SELECT, built once per process for admins and once for everyone else (see user_facts),
+    #: and their columns for the user loader's statement (facts_columns)
+    facts_statements: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     def add_fact(self, name: str, expression: Callable[[Any], Any]) -> None:
         """A number about the signed-in user (a badge count, "manages a venue") read with the others."""
@@ -126,7 +127,49 @@ class _NotCacheable(AttributeError):
 def _facts_select(facts: dict, user):  # noqa: ANN001, ANN202
     import sqlalchemy as sa
 
-    return sa.select(*[sa.func.coalesce(expr(user), 0).label(name) for name, expr in facts.items()])
+    return sa.select(*_facts_columns(facts, user))
+
+
+def _facts_columns(facts: dict, user) -> list:  # noqa: ANN001
+    import sqlalchemy as sa
+
+    return [sa.func.coalesce(expr(user), 0).label(name) for name, expr in facts.items()]
+
+
+def facts_columns(admin: bool = False) -> list | None:
+    """The facts as labelled columns with the user's id as the bound parameter `facts_user_id`, built once
+    per process: the user loader selects them together with the user's row (one statement for both).
+    None when a fact cannot be built that way, or there are none."""
+    from flask import current_app
+
+    registry = get_registry(current_app)
+    key = ("columns", admin)
+    columns = registry.facts_statements.get(key)
+    if columns is None:
+        try:
+            columns = _facts_columns(registry.facts, _FactsUser(admin)) or False
+        except _NotCacheable:
+            columns = False
+        registry.facts_statements[key] = columns
+    return columns or None
+
+
+def remember_user_facts(user, row) -> None:  # noqa: ANN001
+    """Keep facts read with the user (a row with a column per fact) for this request (see user_facts)."""
+    from flask import current_app, g
+
+    mapping = row._mapping
+    g.setdefault("_user_facts", {})[user.id] = {
+        name: int(mapping[name] or 0) for name in get_registry(current_app).facts
+    }
+
+
+def forget_user_facts() -> None:
+    """After the request's own commit: what it changed may change the badges, so read them again."""
+    from flask import g, has_request_context
+
+    if has_request_context():
+        g.pop("_user_facts", None)
 
 
 def user_facts(user) -> dict[str, int]:  # noqa: ANN001
@@ -134,7 +177,8 @@ def user_facts(user) -> dict[str, int]:  # noqa: ANN001
 
     Building the SELECT (subqueries, aliases) costs several milliseconds, more than running it: it is
     built once per process with the user's id as a parameter (facts that need "now" use a bindparam
-    with callable_, evaluated at each execution).
+    with callable_, evaluated at each execution). For most users the user loader reads them with the
+    user's row already (facts_columns), and this costs nothing.
     """
     from flask import current_app, g, has_request_context
 

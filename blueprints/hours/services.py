@@ -6,6 +6,7 @@ new record that supersedes the old one (the database refuses UPDATE and DELETE o
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -849,17 +850,25 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     return local_day_bounds(date(year, 1, 1))[0], local_day_bounds(date(year, 12, 31))[1]
 
 
+@functools.cache
+def _totals_statement():
+    """This year's and lifetime minutes and the count of effective records of one volunteer (built once
+    per process: building and caching the statement's key cost more than running it)."""
+    served = ServiceRecord.served_at
+    in_year = sa.and_(served >= sa.bindparam("year_start"), served < sa.bindparam("year_end"))
+    return sa.select(
+        sa.func.coalesce(sa.func.sum(sa.case((in_year, ServiceRecord.minutes), else_=0)), 0),
+        sa.func.coalesce(sa.func.sum(ServiceRecord.minutes), 0),
+        sa.func.count(ServiceRecord.id),
+    ).where(ServiceRecord.volunteer_id == sa.bindparam("volunteer_id"), is_effective_clause())
+
+
 def volunteer_totals(user, year: int | None = None) -> dict[str, int]:
     """This year's and lifetime minutes of effective records, in one query."""
     year = year or local_today().year
     start, end = year_bounds(year)
-    in_year = sa.and_(ServiceRecord.served_at >= start, ServiceRecord.served_at < end)
     row = db.session.execute(
-        sa.select(
-            sa.func.coalesce(sa.func.sum(sa.case((in_year, ServiceRecord.minutes), else_=0)), 0),
-            sa.func.coalesce(sa.func.sum(ServiceRecord.minutes), 0),
-            sa.func.count(ServiceRecord.id),
-        ).where(ServiceRecord.volunteer_id == user.id, is_effective_clause())
+        _totals_statement(), {"volunteer_id": user.id, "year_start": start, "year_end": end}
     ).one()
     return {"year": int(row[0]), "lifetime": int(row[1]), "records": int(row[2])}
 
@@ -883,35 +892,59 @@ def hours_overview(user) -> dict:
     }
 
 
-def my_records(user, limit: int, offset: int = 0) -> list[ServiceRecord]:
-    return list(
-        db.session.scalars(
-            sa.select(ServiceRecord)
-            .where(ServiceRecord.volunteer_id == user.id, is_effective_clause())
-            .options(joinedload(ServiceRecord.event))
-            .order_by(ServiceRecord.served_at.desc(), ServiceRecord.id.desc())
-            .limit(limit)
-            .offset(offset)
+@functools.cache
+def _my_records_statement():
+    return (
+        sa.select(
+            ServiceRecord.id,
+            ServiceRecord.event_id,
+            ServiceRecord.minutes,
+            ServiceRecord.source,
+            ServiceRecord.reason,
+            ServiceRecord.served_at,
+            Event.title,
         )
+        .join(Event, Event.id == ServiceRecord.event_id)
+        .where(ServiceRecord.volunteer_id == sa.bindparam("volunteer_id"), is_effective_clause())
+        .order_by(ServiceRecord.served_at.desc(), ServiceRecord.id.desc())
+        .limit(sa.bindparam("limit"))
+        .offset(sa.bindparam("offset"))
     )
 
 
-def my_pending_requests(user) -> list[CorrectionRequest]:
-    return list(
-        db.session.scalars(
-            sa.select(CorrectionRequest)
-            .where(CorrectionRequest.volunteer_id == user.id)
-            .where(
-                sa.or_(
-                    CorrectionRequest.state == "pending",
-                    CorrectionRequest.decided_at >= utcnow() - timedelta(days=30),
-                )
-            )
-            .options(joinedload(CorrectionRequest.event))
-            .order_by(CorrectionRequest.created_at.desc())
-            .limit(20)
+def my_records(user, limit: int, offset: int = 0) -> list[sa.Row]:
+    """A page of the volunteer's effective records, newest first: rows with the record's id, event_id,
+    minutes, source, reason, served_at and the event's title."""
+    return db.session.execute(
+        _my_records_statement(), {"volunteer_id": user.id, "limit": limit, "offset": offset}
+    ).all()
+
+
+@functools.cache
+def _my_requests_statement():
+    return (
+        sa.select(
+            CorrectionRequest.id,
+            CorrectionRequest.state,
+            CorrectionRequest.requested_minutes,
+            CorrectionRequest.decision_note,
+            Event.title,
         )
+        .join(Event, Event.id == CorrectionRequest.event_id)
+        .where(
+            CorrectionRequest.volunteer_id == sa.bindparam("volunteer_id"),
+            sa.or_(CorrectionRequest.state == "pending", CorrectionRequest.decided_at >= sa.bindparam("since")),
+        )
+        .order_by(CorrectionRequest.created_at.desc())
+        .limit(20)
     )
+
+
+def my_pending_requests(user) -> list[sa.Row]:
+    """The volunteer's pending requests and those decided in the last 30 days (rows with the event's title)."""
+    return db.session.execute(
+        _my_requests_statement(), {"volunteer_id": user.id, "since": utcnow() - timedelta(days=30)}
+    ).all()
 
 
 def my_record_rows(user):
@@ -948,28 +981,36 @@ def minutes_by_event(user) -> dict[int, int]:
     )
 
 
-def requestable_events(user, limit: int = 50) -> list[Event]:
-    """Past events `user` registered for that have no effective record of theirs (for 补录)."""
+@functools.cache
+def _requestable_statement():
+    volunteer = sa.bindparam("volunteer_id")
     has_record = sa.exists(
         sa.select(ServiceRecord.id).where(
-            ServiceRecord.event_id == Event.id, ServiceRecord.volunteer_id == user.id, is_effective_clause()
+            ServiceRecord.event_id == Event.id, ServiceRecord.volunteer_id == volunteer, is_effective_clause()
         )
     )
-    return list(
-        db.session.scalars(
-            sa.select(Event)
-            .join(Registration, Registration.event_id == Event.id)
-            .where(
-                Registration.user_id == user.id,
-                Registration.state.in_(ROSTER_STATES),
-                Event.state.in_(RUNNING_STATES),
-                Event.starts_at <= utcnow(),
-                ~has_record,
-            )
-            .order_by(Event.starts_at.desc())
-            .limit(limit)
-        ).unique()
+    return (
+        sa.select(Event.id, Event.title, Event.starts_at)
+        .distinct()
+        .join(Registration, Registration.event_id == Event.id)
+        .where(
+            Registration.user_id == volunteer,
+            Registration.state.in_(ROSTER_STATES),
+            Event.state.in_(RUNNING_STATES),
+            Event.starts_at <= sa.bindparam("now"),
+            ~has_record,
+        )
+        .order_by(Event.starts_at.desc())
+        .limit(sa.bindparam("limit"))
     )
+
+
+def requestable_events(user, limit: int = 50) -> list[sa.Row]:
+    """Past events `user` registered for that have no effective record of theirs (for 补录): rows with
+    the event's id, title and starts_at."""
+    return db.session.execute(
+        _requestable_statement(), {"volunteer_id": user.id, "now": utcnow(), "limit": limit}
+    ).all()
 
 
 # --- certificates -----------------------------------------------------------------------------
@@ -1088,16 +1129,21 @@ def can_view_certificate(user, certificate: Certificate) -> bool:
     )
 
 
-def my_certificates(user, limit: int = 10) -> list[Certificate]:
-    return list(
-        db.session.scalars(
-            sa.select(Certificate)
-            .where(Certificate.volunteer_id == user.id)
-            .options(joinedload(Certificate.org))
-            .order_by(Certificate.issued_at.desc())
-            .limit(limit)
+@functools.cache
+def _my_certificates_statement():
+    return (
+        sa.select(
+            Certificate.id, Certificate.number, Certificate.period_start, Certificate.period_end, Certificate.minutes
         )
+        .where(Certificate.volunteer_id == sa.bindparam("volunteer_id"))
+        .order_by(Certificate.issued_at.desc())
+        .limit(sa.bindparam("limit"))
     )
+
+
+def my_certificates(user, limit: int = 10) -> list[sa.Row]:
+    """The volunteer's latest certificates: rows with id, number, period_start, period_end, minutes."""
+    return db.session.execute(_my_certificates_statement(), {"volunteer_id": user.id, "limit": limit}).all()
 
 
 def mask_name(name: str) -> str:
