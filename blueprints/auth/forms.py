@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, Regexp, ValidationError
 
+from blueprints.core.forms import FlaskForm
 from blueprints.core.translate import lazy_gettext as _l
 
 from .models import PHONE_PATTERN

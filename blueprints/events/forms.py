@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.fields.datetime import DateTimeLocalField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
+from blueprints.core.forms import FlaskForm
 from blueprints.core.timeutil import local_zone
 from blueprints.core.translate import lazy_gettext as _l
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, StopValidation, ValidationError
 from wtforms.widgets import NumberInput
 
+from blueprints.core.forms import FlaskForm
 from blueprints.core.translate import gettext
 from blueprints.core.translate import lazy_gettext as _l
 

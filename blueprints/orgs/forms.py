@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from blueprints.auth.forms import PhoneField, phone_validators
+from blueprints.core.forms import FlaskForm
 from blueprints.core.translate import lazy_gettext as _l
 
 from .models import CERTIFICATE_ISSUERS, ORG_KINDS, ROUNDING_RULES

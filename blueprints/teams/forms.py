@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from blueprints.auth.forms import PhoneField, normalise_phone, phone_validators
 from blueprints.auth.models import PHONE_PATTERN
+from blueprints.core.forms import FlaskForm
 from blueprints.core.translate import gettext
 from blueprints.core.translate import lazy_gettext as _l
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, IntegerField, SelectMultipleField, StringField, TextAreaField, TimeField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from blueprints.auth.forms import PhoneField, phone_validators
+from blueprints.core.forms import FlaskForm
 from blueprints.core.translate import lazy_gettext as _l
 
 from .models import FACILITIES
