@@ -24,6 +24,14 @@ def mask_phone(phone: str) -> str:
     return "****"
 
 
+def phone_shown_to(phone: str, owner_id: int, viewer) -> str:  # noqa: ANN001
+    """`owner_id`'s phone as `viewer` may see it: in full for the person and admins, else masked."""
+    if viewer is not None and getattr(viewer, "is_authenticated", False):
+        if viewer.id == owner_id or viewer.is_admin:
+            return phone
+    return mask_phone(phone)
+
+
 def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -76,7 +84,4 @@ class User(UserMixin, db.Model):
 
     def phone_for(self, viewer) -> str:
         """The full number for the person and admins; masked for everyone else."""
-        if viewer is not None and getattr(viewer, "is_authenticated", False):
-            if viewer.id == self.id or viewer.is_admin:
-                return self.phone
-        return self.masked_phone
+        return phone_shown_to(self.phone, self.id, viewer)

@@ -16,6 +16,7 @@ before use, so a database restart overnight costs nobody an error; a connection 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import sqlite3
 import time
@@ -116,3 +117,19 @@ def _sqlite_like(dbapi_connection, connection_record) -> None:  # noqa: ANN001
     # for subtree queries (`path LIKE '/1/5/%'`).
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA case_sensitive_like = ON")
+
+
+_RECORD_CLASSES: dict[tuple[str, ...], type] = {}
+
+
+def records(result) -> list:  # noqa: ANN001 - a SQLAlchemy Result
+    """The result's rows as named tuples.
+
+    A template reads each field of a list row several times; a field of SQLAlchemy's Row costs ~0.7 µs
+    (its __getattr__ looks the key up), a named tuple's 0.09 µs.
+    """
+    keys = tuple(result.keys())
+    cls = _RECORD_CLASSES.get(keys)
+    if cls is None:
+        cls = _RECORD_CLASSES[keys] = collections.namedtuple("Record", keys, rename=True)
+    return list(map(cls._make, result.all()))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import flask_wtf
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from wtforms.csrf.core import CSRFTokenField
-
-_HIDDEN = Markup('<input type="hidden" name="%s" value="%s">')
 
 
 class FlaskForm(flask_wtf.FlaskForm):
@@ -20,7 +18,8 @@ class FlaskForm(flask_wtf.FlaskForm):
     class Meta(flask_wtf.FlaskForm.Meta):
         def render_field(self, field, render_kw):  # noqa: ANN001
             if isinstance(field, CSRFTokenField) and not render_kw and not field.render_kw:
-                return _HIDDEN % (field.name, field.current_token)
+                name, token = escape(field.name), escape(field.current_token)
+                return Markup(f'<input type="hidden" name="{name}" value="{token}">')  # noqa: S704 - both escaped
             return super().render_field(field, render_kw)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -211,23 +211,32 @@ def _static_version(app: Flask):
     return static_url
 
 
-def _plain_url_for(app: Flask):
-    """Templates' url_for: a URL without values (nav links, form actions) is built once per process.
+#: URLs kept per process by the templates' url_for, at most (then it starts over)
+URL_MEMO_SIZE = 20_000
+_URL_SCALARS = (int, str, bool, type(None), date)
 
-    It depends on nothing but the endpoint and the script root (the app has no url_defaults); werkzeug
-    builds one in ~4 µs and the layout alone asks for a dozen on every page.
+
+def _memo_url_for(app: Flask):
+    """Templates' url_for, remembering the URLs it built.
+
+    A URL is a pure function of the endpoint, its values and the script root (the app has no
+    url_defaults): werkzeug builds one in 4-9 µs, and a list page asks for three or four a row plus a
+    dozen for the layout. Calls with values that are not plain scalars (lists, objects), with `_external`
+    and friends, or blueprint-relative endpoints go to Flask every time.
     """
     from flask import url_for
 
-    urls: dict[tuple[str | None, str], str] = {}
+    urls: dict[tuple, str] = {}
 
     def template_url_for(endpoint: str, **values) -> str:
-        if values or endpoint[:1] == ".":
+        if endpoint[:1] == "." or any(k[:1] == "_" or type(v) not in _URL_SCALARS for k, v in values.items()):
             return url_for(endpoint, **values)
-        key = (_request_root(), endpoint)
+        key = (_request_root(), endpoint, *values.items())
         url = urls.get(key)
         if url is None:
-            url = urls[key] = url_for(endpoint)
+            if len(urls) >= URL_MEMO_SIZE:
+                urls.clear()
+            url = urls[key] = url_for(endpoint, **values)
         return url
 
     return template_url_for
@@ -273,7 +282,7 @@ def _template_helpers(app: Flask) -> None:
         return f"{value:.1f}".rstrip("0").rstrip(".") if value % 1 else f"{int(value)}"
 
     static_url = _static_version(app)
-    app.jinja_env.globals["url_for"] = _plain_url_for(app)
+    app.jinja_env.globals["url_for"] = _memo_url_for(app)
 
     def render_slot(name: str, **values):
         """Render every piece registered for slot `name` (see core.registry.Slot)."""

@@ -18,6 +18,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from blueprints.auth.models import User
 from blueprints.core.audit import record_audit
+from blueprints.core.db import records
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_day_bounds, local_today, to_local, utcnow
 from blueprints.events.models import Event, Registration
@@ -915,9 +916,9 @@ def _my_records_statement():
 def my_records(user, limit: int, offset: int = 0) -> list[sa.Row]:
     """A page of the volunteer's effective records, newest first: rows with the record's id, event_id,
     minutes, source, reason, served_at and the event's title."""
-    return db.session.execute(
-        _my_records_statement(), {"volunteer_id": user.id, "limit": limit, "offset": offset}
-    ).all()
+    return records(
+        db.session.execute(_my_records_statement(), {"volunteer_id": user.id, "limit": limit, "offset": offset})
+    )
 
 
 @functools.cache

@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from jinja2_fragments.flask import render_block
 from sqlalchemy.orm import joinedload, selectinload
 
-from blueprints.auth.models import User
+from blueprints.auth.models import User, phone_shown_to
 from blueprints.auth.services import user_by_phone
 from blueprints.core.authz import require, safe_next
 from blueprints.core.db import set_write_intent
@@ -48,6 +48,8 @@ from .services import (
     CatalogueFilter,
     VenueError,
     add_closure,
+    approval_queue,
+    approval_queue_by_venue,
     approve_booking,
     area_choices,
     booking_problems,
@@ -57,7 +59,6 @@ from .services import (
     catalogue_query,
     collisions,
     create_venue,
-    decidable_clause,
     duration_text,
     grant_manager,
     intervals_text,
@@ -65,7 +66,7 @@ from .services import (
     manageable_venues_query,
     note_text,
     pending_count,
-    pending_queue,
+    queue_items,
     reject_booking,
     remove_closure,
     request_booking,
@@ -89,6 +90,7 @@ def render_page(template: str, block: str | None = None, status: int = 200, **co
 
 def _common() -> dict:
     return {
+        "phone_shown_to": phone_shown_to,
         "facility_labels": FACILITY_LABELS,
         "state_labels": STATE_LABELS,
         "weekdays": WEEKDAYS,
@@ -459,9 +461,14 @@ def _badge_oob() -> str:
 def _queue_rows(rows: list[Booking], primary: Booking, status: int, reject_form: RejectForm | None = None):
     """htmx answer to a decision: the decided row, the rows it settled (OOB), the badge (OOB), flashes."""
     context = {"form": EmptyForm(), "now": utcnow(), "clash": {}, **_common()}
-    html = render_block("venues/approvals.html", "row", b=primary, reject_form=reject_form or RejectForm(), **context)
+    items = queue_items([primary.id, *(other.id for other in rows)])
+    html = render_block(
+        "venues/approvals.html", "row", b=items[primary.id], reject_form=reject_form or RejectForm(), **context
+    )
     for other in rows:
-        html += render_block("venues/approvals.html", "row", b=other, oob=True, reject_form=RejectForm(), **context)
+        html += render_block(
+            "venues/approvals.html", "row", b=items[other.id], oob=True, reject_form=RejectForm(), **context
+        )
     html += _badge_oob()
     html += render_template("_flash_oob.html")
     response = make_response(html, status)
@@ -568,17 +575,9 @@ def approvals():
     require(is_approver(current_user))
     venue_id = request.args.get("venue", type=int)
     page = _page_arg()
-    rows = pending_queue(current_user, venue_id, limit=QUEUE_PAGE + 1, offset=(page - 1) * QUEUE_PAGE)
+    rows = approval_queue(current_user, venue_id, limit=QUEUE_PAGE + 1, offset=(page - 1) * QUEUE_PAGE)
     shown = rows[:QUEUE_PAGE]
-    by_venue = db.session.execute(
-        sa.select(Venue.id, Venue.name, sa.func.count(Booking.id))
-        .join(Booking, Booking.venue_id == Venue.id)
-        .join(Org, Org.id == Venue.org_id)
-        .where(Booking.state == "pending", Booking.starts_at > utcnow(), decidable_clause(current_user))
-        .group_by(Venue.id, Venue.name)
-        .order_by(Venue.name)
-        .limit(200)
-    ).all()
+    by_venue = approval_queue_by_venue(current_user)
     return render_page(
         "venues/approvals.html",
         "queue",

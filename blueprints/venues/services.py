@@ -9,6 +9,7 @@ Services flush; the view commits once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -19,6 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from blueprints.auth.models import User
 from blueprints.core.audit import record_audit
+from blueprints.core.db import records
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_day_bounds, local_to_utc, local_today, to_local, utcnow
 from blueprints.core.translate import gettext as _
@@ -115,32 +117,35 @@ def manages_venues_fact(user):
     return sa.select(sa.func.count()).select_from(VenueManager).where(VenueManager.user_id == user.id).scalar_subquery()
 
 
-def approvals_fact(user):
-    """The approvals badge as one scalar subquery: pending requests, not yet started, the user may decide.
+def decidable_venue_ids(user_id):  # noqa: ANN001 - an int or a bound parameter
+    """SELECT of the youth homes a (non-admin) user may decide: the ones they manage, and those below
+    their coordinator grants (for most users none, found from their grants without scanning)."""
+    venue_org = sa.orm.aliased(Org)
+    grant_org = sa.orm.aliased(Org)
+    managed = sa.select(VenueManager.venue_id).where(VenueManager.user_id == user_id)
+    coordinated = (
+        sa.select(Venue.id)
+        .join(venue_org, venue_org.id == Venue.org_id)
+        .join(grant_org, venue_org.path.startswith(grant_org.path, autoescape=False))
+        .join(CoordinatorGrant, CoordinatorGrant.org_id == grant_org.id)
+        .where(CoordinatorGrant.user_id == user_id)
+    )
+    return sa.union(managed, coordinated)
 
-    The youth homes the user may decide come first (the ones they manage, and those below their
-    coordinator grants: for most users none, found without scanning), then their pending bookings
-    by (venue, start).
-    """
+
+#: the state as a literal: SQLite (and a generic PostgreSQL plan) use the partial index ix_bookings_pending
+#: only when the query names the state itself, not a parameter
+PENDING = Booking.state == sa.literal_column("'pending'")
+
+
+def approvals_fact(user):
+    """The approvals badge as one scalar subquery: pending requests, not yet started, the user may decide:
+    the homes they may decide first, then their pending bookings by (venue, start)."""
     # "now" at each execution: the layout builds this statement once per process (core/registry.py)
     now = sa.bindparam("approvals_now", callable_=utcnow, type_=Booking.starts_at.type)
-    # the state as a literal: SQLite (and a generic PostgreSQL plan) use the partial index ix_bookings_pending
-    # only when the query names the state itself, not a parameter
-    pending = Booking.state == sa.literal_column("'pending'")
-    stmt = sa.select(sa.func.count(Booking.id)).where(pending, Booking.starts_at > now)
+    stmt = sa.select(sa.func.count(Booking.id)).where(PENDING, Booking.starts_at > now)
     if not user.is_admin:
-        venue_org = sa.orm.aliased(Org)
-        grant_org = sa.orm.aliased(Org)
-        managed = sa.select(VenueManager.venue_id).where(VenueManager.user_id == user.id)
-        # from the user's grants (none for most users: then nothing is scanned) to the homes below them
-        coordinated = (
-            sa.select(Venue.id)
-            .join(venue_org, venue_org.id == Venue.org_id)
-            .join(grant_org, venue_org.path.startswith(grant_org.path, autoescape=False))
-            .join(CoordinatorGrant, CoordinatorGrant.org_id == grant_org.id)
-            .where(CoordinatorGrant.user_id == user.id)
-        )
-        stmt = stmt.where(Booking.venue_id.in_(sa.union(managed, coordinated)))
+        stmt = stmt.where(Booking.venue_id.in_(decidable_venue_ids(user.id)))
     return stmt.scalar_subquery()
 
 
@@ -437,33 +442,124 @@ def schedule(
     return result
 
 
-def collisions(bookings: list[Booking]) -> dict[int, dict[str, list[Booking]]]:
-    """For each booking: the other pending requests and approved bookings overlapping it (one query)."""
+@functools.cache
+def _collisions_statement():
+    return (
+        sa.select(
+            Booking.id,
+            Booking.venue_id,
+            Booking.starts_at,
+            Booking.ends_at,
+            Booking.state,
+            Booking.purpose,
+            User.name.label("requester_name"),
+        )
+        .join(User, User.id == Booking.requester_id)
+        .where(
+            Booking.venue_id.in_(sa.bindparam("venue_ids", expanding=True)),
+            Booking.state.in_(("pending", "approved")),
+            Booking.starts_at < sa.bindparam("hi"),
+            Booking.ends_at > sa.bindparam("lo"),
+        )
+        .order_by(Booking.starts_at)
+    )
+
+
+def collisions(bookings) -> dict[int, dict[str, list]]:  # noqa: ANN001
+    """For each booking (a Booking or a queue row): the other pending requests and approved bookings
+    overlapping it, as rows with id, venue_id, starts_at, ends_at, state, purpose and requester_name
+    (one query)."""
     if not bookings:
         return {}
-    venue_ids = {b.venue_id for b in bookings}
     lo, hi = min(b.starts_at for b in bookings), max(b.ends_at for b in bookings)
-    others = list(
-        db.session.scalars(
-            sa.select(Booking)
-            .where(
-                Booking.venue_id.in_(venue_ids),
-                Booking.state.in_(("pending", "approved")),
-                Booking.starts_at < hi,
-                Booking.ends_at > lo,
-            )
-            .options(joinedload(Booking.requester))
-            .order_by(Booking.starts_at)
+    others = records(
+        db.session.execute(
+            _collisions_statement(), {"venue_ids": sorted({b.venue_id for b in bookings}), "lo": lo, "hi": hi}
         )
     )
+    by_venue: dict[int, list] = {}
+    for o in others:  # ordered by start
+        by_venue.setdefault(o.venue_id, []).append(o)
     result = {}
     for b in bookings:
-        hits = [o for o in others if o.id != b.id and o.overlaps(b)]
+        hits = []
+        for o in by_venue.get(b.venue_id, ()):
+            if o.starts_at >= b.ends_at:
+                break
+            if o.id != b.id and b.starts_at < o.ends_at:
+                hits.append(o)
         result[b.id] = {
             "approved": [o for o in hits if o.state == "approved"],
             "pending": [o for o in hits if o.state == "pending"],
         }
     return result
+
+
+def _queue_columns():
+    return sa.select(
+        Booking.id,
+        Booking.venue_id,
+        Booking.starts_at,
+        Booking.ends_at,
+        Booking.state,
+        Booking.purpose,
+        Booking.attendees,
+        Booking.decision_note,
+        Venue.name.label("venue_name"),
+        Booking.requester_id,
+        User.name.label("requester_name"),
+        User.phone.label("requester_phone"),
+    ).select_from(Booking).join(Venue, Venue.id == Booking.venue_id).join(User, User.id == Booking.requester_id)
+
+
+@functools.cache
+def _queue_statement(admin: bool, one_venue: bool):
+    """A page of the pending requests (not yet started) a user may decide, soonest first (built once per
+    process for each kind of user and filter)."""
+    stmt = _queue_columns().where(PENDING, Booking.starts_at > sa.bindparam("now"))
+    if not admin:
+        stmt = stmt.where(Booking.venue_id.in_(decidable_venue_ids(sa.bindparam("user_id"))))
+    if one_venue:
+        stmt = stmt.where(Booking.venue_id == sa.bindparam("venue_id"))
+    return stmt.order_by(Booking.starts_at, Booking.id).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
+
+
+def approval_queue(user, venue_id: int | None = None, limit: int = QUEUE_PAGE, offset: int = 0) -> list[sa.Row]:
+    """The approval queue's rows: the booking's id, venue_id, starts_at, ends_at, state, purpose, attendees,
+    decision_note, venue_name, requester_id, requester_name and requester_phone."""
+    params = {"now": utcnow(), "limit": limit, "offset": offset, "user_id": user.id, "venue_id": venue_id}
+    return records(db.session.execute(_queue_statement(bool(user.is_admin), venue_id is not None), params))
+
+
+@functools.cache
+def _queue_by_venue_statement(admin: bool):
+    stmt = (
+        sa.select(Venue.id, Venue.name, sa.func.count(Booking.id))
+        .join(Booking, Booking.venue_id == Venue.id)
+        .where(PENDING, Booking.starts_at > sa.bindparam("now"))
+    )
+    if not admin:
+        stmt = stmt.where(Booking.venue_id.in_(decidable_venue_ids(sa.bindparam("user_id"))))
+    return stmt.group_by(Venue.id, Venue.name).order_by(Venue.name).limit(200)
+
+
+def approval_queue_by_venue(user) -> list[sa.Row]:
+    """(venue id, name, pending requests) of the homes with requests `user` may decide: the queue's filter."""
+    return db.session.execute(
+        _queue_by_venue_statement(bool(user.is_admin)), {"now": utcnow(), "user_id": user.id}
+    ).all()
+
+
+@functools.cache
+def _queue_items_statement():
+    return _queue_columns().where(Booking.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def queue_items(ids: list[int]) -> dict[int, sa.Row]:
+    """Queue rows of these bookings, whatever their state (the rows a decision answers with)."""
+    if not ids:
+        return {}
+    return {row.id: row for row in records(db.session.execute(_queue_items_statement(), {"ids": sorted(set(ids))}))}
 
 
 # --- requests and decisions -------------------------------------------------------------------
