@@ -154,3 +154,35 @@ def test_audit_page_shows_only_subtree(client, login_as, city_tree, make_coordin
     login_as(admin)
     page = client.get(f"/orgs/{city_tree['city'].id}/audit").get_data(as_text=True)
     assert "org.create" in page
+
+
+def test_org_scope_reads_the_same_settings_as_the_tree_walk(app, city_tree, make_org):
+    """org_scope (one flat statement of six levels) agrees with effective_settings for every org, also for
+    one deeper than the statement reads (it falls back to the general walk), and after a change."""
+    from blueprints.orgs.services import org_scope
+
+    city_tree["city"].annual_target_hours = 30
+    city_tree["city"].star_thresholds = "10,20,30,40,50"
+    city_tree["d1"].certificate_issuer = "leader"
+    city_tree["t1"].rounding_rule = "down_half_hour"
+    db.session.commit()
+    deep = city_tree["c1"]
+    for level in range(4):  # city → district → town → community → four more levels
+        deep = make_org(f"第{level}层", deep, min_attendance_percent=50 if level == 1 else None)
+    orgs = [*city_tree.values(), deep, deep.parent]
+    with app.test_request_context("/"):
+        for org in orgs:
+            scope = org_scope(org.id)
+            assert (scope.id, scope.path) == (org.id, org.path)
+            assert scope.settings == effective_settings(org), org.name
+        assert org_scope(999_999) is None
+    assert len(deep.ancestor_ids) == 8
+    with app.test_request_context("/"):
+        deep_settings = org_scope(deep.id).settings
+    assert deep_settings.annual_target_hours == 30 and deep_settings.certificate_issuer == "leader"
+    assert deep_settings.rounding_rule == "down_half_hour" and deep_settings.min_attendance_percent == 50
+    assert deep_settings.star_thresholds == (10, 20, 30, 40, 50)
+    city_tree["d1"].certificate_issuer = None
+    db.session.commit()
+    with app.app_context(), app.test_request_context("/"):  # a new request (its own g) reads the change
+        assert org_scope(deep.id).settings.certificate_issuer == "self"

@@ -301,7 +301,8 @@ def _template_helpers(app: Flask) -> None:
     @app.context_processor
     def _globals() -> dict:
         registry = get_registry(app)
-        user = current_user
+        # the user itself, not the proxy: every predicate below reads it several times
+        user = current_user._get_current_object()
         nav = [item for item in registry.nav if _visible(item, user)]
         return {
             "nav_items": nav,

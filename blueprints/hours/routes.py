@@ -25,6 +25,7 @@ from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.core.translate import gettext as _
 from blueprints.events.models import Event, Registration
 from blueprints.orgs.forms import ROUNDING_LABELS
+from blueprints.orgs.services import load_with_ancestors
 
 from . import bp
 from .forms import (
@@ -84,7 +85,7 @@ from .services import (
     requestable_events,
     roster,
     save_beneficiaries,
-    self_service_org,
+    self_service_org_id,
     set_attendance,
 )
 from .tokens import (
@@ -748,7 +749,6 @@ def mine():
     """A volunteer's hours: this year against the target, lifetime, stars, records, requests."""
     page = _page()
     records = my_records(current_user, limit=PAGE + 1, offset=(page - 1) * PAGE)
-    org = self_service_org(current_user)
     return render_page(
         "hours/mine.html",
         None,
@@ -759,7 +759,7 @@ def mine():
         requests=my_pending_requests(current_user),
         missing_events=requestable_events(current_user, limit=10),
         certificates=my_certificates(current_user),
-        can_self_issue=can_issue_self(current_user, org),
+        can_self_issue=can_issue_self(current_user, self_service_org_id(current_user)),
         certificate_form=_certificate_form(),
         **_labels(),
     )
@@ -798,9 +798,9 @@ def _certificate_form(formdata=False) -> CertificateForm:
 @login_required
 def certificate_new():
     """A volunteer prints their own certificate (when the org allows self-service)."""
-    org = self_service_org(current_user)
-    require(can_issue_self(current_user, org))
-    return _issue(current_user, org, url_for("hours.certificate_new"))
+    org_id = self_service_org_id(current_user)
+    require(can_issue_self(current_user, org_id))
+    return _issue(current_user, load_with_ancestors(org_id), url_for("hours.certificate_new"))
 
 
 @bp.route("/events/<int:event_id>/volunteers/<int:user_id>/certificate", methods=["GET", "POST"])

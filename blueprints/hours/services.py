@@ -24,7 +24,13 @@ from blueprints.core.timeutil import local_day_bounds, local_today, to_local, ut
 from blueprints.events.models import Event, Registration
 from blueprints.notifications.services import notify
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import can_coordinate, load_with_ancestors, round_minutes, scope_clause
+from blueprints.orgs.services import (
+    can_coordinate,
+    can_coordinate_path,
+    org_scope,
+    round_minutes,
+    scope_clause,
+)
 from blueprints.orgs.services import effective_settings as _effective_settings
 from blueprints.teams.models import Membership
 
@@ -69,12 +75,9 @@ def effective_settings(org: Org | None):
 
 
 def org_settings_for(org_id: int | None):
-    """Settings of the org with this id without loading it first when cached."""
-    if org_id is None:
-        return effective_settings(None)
-    if has_request_context() and org_id in g.get("_hours_settings", {}):
-        return g._hours_settings[org_id]
-    return effective_settings(load_with_ancestors(org_id))
+    """Settings of the org with this id (one flat statement, kept for the request)."""
+    scope = org_scope(org_id)
+    return scope.settings if scope is not None else effective_settings(None)
 
 
 # --- who may do what --------------------------------------------------------------------------
@@ -1021,21 +1024,24 @@ def issuer_setting(org: Org | None) -> str:
     return effective_settings(org).certificate_issuer
 
 
-def self_service_org(user) -> Org | None:
+def self_service_org_id(user) -> int | None:
     """The org a volunteer's own certificate is issued in: their home org, else their latest record's."""
     if user.home_org_id:
-        return load_with_ancestors(user.home_org_id)
-    org_id = db.session.scalar(
+        return user.home_org_id
+    return db.session.scalar(
         sa.select(ServiceRecord.org_id)
         .where(ServiceRecord.volunteer_id == user.id)
         .order_by(ServiceRecord.served_at.desc())
         .limit(1)
     )
-    return db.session.get(Org, org_id) if org_id else None
 
 
-def can_issue_self(user, org: Org | None) -> bool:
-    return org is not None and (user.is_admin or issuer_setting(org) == "self" or can_coordinate(user, org))
+def can_issue_self(user, org_id: int | None) -> bool:
+    """May `user` print their own certificate in this org (its setting says so, or they coordinate it)?"""
+    scope = org_scope(org_id)
+    return scope is not None and (
+        user.is_admin or scope.settings.certificate_issuer == "self" or can_coordinate_path(user, scope.path)
+    )
 
 
 def can_issue_for(actor, volunteer, event: Event) -> bool:

@@ -188,27 +188,35 @@ def load_with_ancestors(org_id: int | None) -> Org | None:
     return org
 
 
+SETTING_NAMES = (
+    "annual_target_hours",
+    "star_thresholds",
+    "rounding_rule",
+    "min_attendance_percent",
+    "certificate_issuer",
+)
+
+
 def effective_settings(org: Org | None) -> OrgSettings:
     """Settings of `org`, each taken from the nearest org up the tree that sets it."""
-    values = {
-        "annual_target_hours": None,
-        "star_thresholds": None,
-        "rounding_rule": None,
-        "min_attendance_percent": None,
-        "certificate_issuer": None,
-    }
-    if org is not None:
-        ids = org.ancestor_ids or [org.id]
-        rows = _loaded_orgs(ids)  # no statement when the chain is loaded already (load_with_ancestors)
-        if len(rows) < len(ids):
-            rows = {o.id: o for o in db.session.scalars(sa.select(Org).where(Org.id.in_(ids)))}
-        for oid in reversed(ids):
-            o = rows.get(oid)
-            if o is None:
-                continue
-            for key in values:
-                if values[key] is None and getattr(o, key) is not None:
-                    values[key] = getattr(o, key)
+    if org is None:
+        return settings_from_chain([])
+    ids = org.ancestor_ids or [org.id]
+    rows = _loaded_orgs(ids)  # no statement when the chain is loaded already (load_with_ancestors)
+    if len(rows) < len(ids):
+        rows = {o.id: o for o in db.session.scalars(sa.select(Org).where(Org.id.in_(ids)))}
+    chain = [rows[oid] for oid in reversed(ids) if oid in rows]
+    return settings_from_chain([tuple(getattr(o, name) for name in SETTING_NAMES) for o in chain])
+
+
+def settings_from_chain(chain: list[tuple]) -> OrgSettings:
+    """OrgSettings from the setting values (in SETTING_NAMES order) of an org and its ancestors, nearest
+    first: each setting from the nearest org that sets it, else the default."""
+    values = dict.fromkeys(SETTING_NAMES)
+    for org_values in chain:
+        for name, value in zip(SETTING_NAMES, org_values, strict=True):
+            if values[name] is None and value is not None:
+                values[name] = value
     thresholds = DEFAULT_STAR_THRESHOLDS
     if values["star_thresholds"]:
         try:
@@ -224,6 +232,52 @@ def effective_settings(org: Org | None) -> OrgSettings:
         min_attendance_percent=values["min_attendance_percent"] or 0,
         certificate_issuer=values["certificate_issuer"] or "self",
     )
+
+
+@dataclass(frozen=True)
+class OrgScope:
+    """What most checks need of an org: its id, its path (for scope checks) and its inherited settings."""
+
+    id: int
+    path: str
+    settings: OrgSettings
+
+
+@functools.cache
+def _scope_statement():
+    """An org's path and the setting columns of it and up to CHAIN_LEVELS - 1 ancestors as one flat row:
+    primary-key joins, no ORM objects (built once per process)."""
+    levels = [Org.__table__.alias(f"chain{i}") for i in range(CHAIN_LEVELS)]
+    columns = [levels[0].c.id, levels[0].c.path, levels[-1].c.parent_id.label("beyond")]
+    for level in levels:
+        columns += [level.c.id.label(f"{level.name}_id"), *(level.c[name] for name in SETTING_NAMES)]
+    joined = levels[0]
+    for child, parent in zip(levels, levels[1:], strict=False):
+        joined = joined.outerjoin(parent, parent.c.id == child.c.parent_id)
+    return sa.select(*columns).select_from(joined).where(levels[0].c.id == sa.bindparam("org_id"))
+
+
+def org_scope(org_id: int | None) -> OrgScope | None:
+    """The org's id, path and inherited settings in one cheap statement (kept for the request);
+    None when there is no such org."""
+    if org_id is None:
+        return None
+    cache = g.setdefault("_org_scopes", {}) if has_request_context() else {}
+    if org_id not in cache:
+        row = db.session.execute(_scope_statement(), {"org_id": org_id}).one_or_none()
+        if row is None:
+            cache[org_id] = None
+        elif row.beyond is not None:  # a deeper tree than the statement reads: the general way
+            org = load_with_ancestors(org_id)
+            cache[org_id] = OrgScope(org.id, org.path, effective_settings(org))
+        else:
+            width = 1 + len(SETTING_NAMES)
+            values = tuple(row)[3:]
+            chain = [
+                values[i + 1 : i + width] for i in range(0, len(values), width) if values[i] is not None
+            ]
+            cache[org_id] = OrgScope(row.id, row.path, settings_from_chain(chain))
+    return cache[org_id]
 
 
 def round_minutes(minutes: int, rule: str) -> int:
