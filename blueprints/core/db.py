@@ -133,3 +133,20 @@ def records(result) -> list:  # noqa: ANN001 - a SQLAlchemy Result
     if cls is None:
         cls = _RECORD_CLASSES[keys] = collections.namedtuple("Record", keys, rename=True)
     return list(map(cls._make, result.all()))
+
+
+def commit_keeping_state() -> None:
+    """Commit the request's transaction without expiring what the session loaded.
+
+    After a plain commit every loaded object reloads on its next use: the user, the event, each of its
+    relationships — a statement apiece while the answer renders. For views whose services expire what
+    their SQL UPDATEs changed behind the ORM (the events' seat counters), the rest is as they left it.
+    """
+    from .extensions import db
+
+    session = db.session()
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = True

@@ -303,9 +303,10 @@ def _template_helpers(app: Flask) -> None:
         registry = get_registry(app)
         # the user itself, not the proxy: every predicate below reads it several times
         user = current_user._get_current_object()
-        nav = [item for item in registry.nav if _visible(item, user)]
         return {
-            "nav_items": nav,
+            # worked out only when the layout shows the nav (an htmx fragment does not: its predicates
+            # may need the user's facts, a statement after a POST's commit)
+            "nav_items": _Lazy(lambda: [item for item in registry.nav if _visible(item, user)]),
             "badge_count": lambda name: _badge(registry, name, user),
             "home_panels": registry.panels,
             "static_url": static_url,
@@ -313,6 +314,29 @@ def _template_helpers(app: Flask) -> None:
             "htmx_url": app.config["HTMX_URL"],
             "htmx_integrity": app.config.get("HTMX_INTEGRITY"),
         }
+
+
+class _Lazy:
+    """A list computed on first iteration."""
+
+    __slots__ = ("_make", "_items")
+
+    def __init__(self, make) -> None:  # noqa: ANN001
+        self._make, self._items = make, None
+
+    def _list(self) -> list:
+        if self._items is None:
+            self._items = self._make()
+        return self._items
+
+    def __iter__(self):  # noqa: ANN204
+        return iter(self._list())
+
+    def __len__(self) -> int:
+        return len(self._list())
+
+    def __bool__(self) -> bool:
+        return bool(self._list())
 
 
 def _visible(item, user) -> bool:

@@ -16,6 +16,7 @@ from wtforms.fields.choices import SelectChoice
 
 from blueprints.auth.models import User, new_feed_token
 from blueprints.core.authz import admin_required, require, safe_next
+from blueprints.core.db import commit_keeping_state
 from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
@@ -279,8 +280,13 @@ def _venue_url(event: Event) -> str | None:
     return None
 
 
-def _event_page(event: Event, status: int = 200, block: str | None = None, **extra):
-    registration = active_registration(event, current_user)
+_UNKNOWN = object()
+
+
+def _event_page(event: Event, status: int = 200, block: str | None = None, registration=_UNKNOWN, **extra):
+    """The event page (or one of its blocks); `registration`: the user's active one when the caller knows it."""
+    if registration is _UNKNOWN:
+        registration = active_registration(event, current_user)
     context = {
         "event": event,
         "registration": registration,
@@ -316,7 +322,7 @@ def register_view(event_id: int):
     except RegistrationError as exc:
         db.session.rollback()
         return _event_page(event, status=409, block="registration", reg_error=exc.message)
-    db.session.commit()
+    commit_keeping_state()  # register() expired the seat counters it changed
     if registration.state == "confirmed":
         flash(_("You are registered for “%(title)s”.", title=event.title), "success")
     else:
@@ -325,7 +331,7 @@ def register_view(event_id: int):
             "warning",
         )
     if is_htmx():
-        return _event_page(event, block="registration")
+        return _event_page(event, block="registration", registration=registration)
     return redirect(url_for("events.show", event_id=event.id), 303)
 
 
@@ -346,13 +352,13 @@ def cancel_mine(event_id: int):
     except RegistrationError as exc:
         db.session.rollback()
         return _event_page(event, status=409, block="registration", reg_error=exc.message)
-    db.session.commit()
+    commit_keeping_state()  # cancel_registration() expired the seat counters and waitlist it changed
     flash(
         _("You left the waitlist.") if was_waitlisted else _("Your place is cancelled. Thank you for letting us know."),
         "success",
     )
     if is_htmx():
-        return _event_page(event, block="registration")
+        return _event_page(event, block="registration", registration=None)
     return redirect(safe_next(request.form.get("next"), url_for("events.show", event_id=event.id)), 303)
 
 

@@ -13,7 +13,7 @@ def init_app(app: Flask) -> None:
     from blueprints.notifications.services import register_kind
 
     from . import models, routes  # noqa: F401
-    from .services import pending_requests_count, team_requests_fact
+    from .services import leads_fact, pending_requests_count, team_requests_fact
 
     register_kind("team_leader_granted", _l("You are now a leader of %(team)s."))
     register_kind("team_join_requested", _l("%(name)s asks to join %(team)s."))
@@ -24,4 +24,5 @@ def init_app(app: Flask) -> None:
     registry = get_registry(app)
     registry.add_badge("team_requests", pending_requests_count)
     registry.add_fact("team_requests", team_requests_fact)
+    registry.add_fact("leads", leads_fact)
     registry.add_nav(NavItem("teams.index", _l("Teams"), order=30, badge="team_requests"))

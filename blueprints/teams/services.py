@@ -12,7 +12,7 @@ from blueprints.core.timeutil import utcnow
 from blueprints.core.translate import lazy_gettext as _l
 from blueprints.notifications.services import notify
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import can_coordinate
+from blueprints.orgs.services import can_coordinate, fact_says_none
 
 from .models import Membership, Team
 
@@ -45,6 +45,8 @@ def led_team_ids(user) -> list[int]:
     if not _authenticated(user):
         return []
     cache = g.setdefault("_led_teams", {}) if has_request_context() else {}
+    if user.id not in cache and fact_says_none(user, "leads"):
+        cache[user.id] = []  # the layout's facts (read with the user) say: leads no team
     if user.id not in cache:
         cache[user.id] = sorted(
             db.session.scalars(
@@ -57,9 +59,13 @@ def led_team_ids(user) -> list[int]:
 
 
 def forget_cached_roles() -> None:
-    """Drop the per-request role caches (after a grant or a join in the same request)."""
+    """Drop the per-request role caches (after a grant or a join in the same request), and the layout's
+    facts about users, which count them."""
     if has_request_context():
         g.pop("_led_teams", None)
+        from blueprints.core.registry import forget_user_facts
+
+        forget_user_facts()
 
 
 def is_leader(user, team: Team) -> bool:
@@ -131,6 +137,16 @@ def member_counts(team_ids: list[int]) -> dict[int, int]:
     counts = dict.fromkeys(team_ids, 0)
     counts.update({tid: n for tid, n in rows})
     return counts
+
+
+def leads_fact(user):
+    """How many teams the user leads (a layout fact: most users lead none, and then need no query)."""
+    return (
+        sa.select(sa.func.count())
+        .select_from(Membership)
+        .where(Membership.user_id == user.id, Membership.role == "leader", Membership.state == "active")
+        .scalar_subquery()
+    )
 
 
 def team_requests_fact(user):
