@@ -104,6 +104,15 @@ def _event_or_404(event_id: int) -> Event:
     return event
 
 
+def _event_to_register(event_id: int) -> Event:
+    """The event a volunteer registers for or leaves: the row alone (the service locks and re-reads it;
+    the answer, the registration block, needs none of its relationships). Drafts are 404 as above."""
+    event = db.session.get(Event, event_id)
+    if event is None or (event.state == "draft" and not can_manage_event(current_user, event)):
+        abort(404)
+    return event
+
+
 def _managed_event(event_id: int) -> Event:
     event = _event_or_404(event_id)
     require(can_manage_event(current_user, event))
@@ -284,18 +293,20 @@ _UNKNOWN = object()
 
 
 def _event_page(event: Event, status: int = 200, block: str | None = None, registration=_UNKNOWN, **extra):
-    """The event page (or one of its blocks); `registration`: the user's active one when the caller knows it."""
+    """The event page (or one of its blocks); `registration`: the user's active one when the caller knows it.
+    The registration block (htmx answer to register / cancel) shows neither the place nor the leader's tools."""
     if registration is _UNKNOWN:
         registration = active_registration(event, current_user)
+    whole = block != "registration" or not is_htmx()
     context = {
         "event": event,
         "registration": registration,
         "reg_status": registration_status(event),
         "started": event.starts_at <= utcnow(),
         "closes_at": registration_closes_at(event),
-        "place": place_text(event),
-        "venue_url": _venue_url(event),
-        "can_manage": can_manage_event(current_user, event),
+        "place": place_text(event) if whole else "",
+        "venue_url": _venue_url(event) if whole else None,
+        "can_manage": can_manage_event(current_user, event) if whole else False,
         "form": EmptyForm(),
         "reg_error": None,
         **_labels(),
@@ -315,7 +326,7 @@ def show(event_id: int):
 @login_required
 def register_view(event_id: int):
     """One tap: a confirmed place, or a place on the waitlist."""
-    event = _event_or_404(event_id)
+    event = _event_to_register(event_id)
     _check_csrf()
     try:
         registration = register(event, current_user)
@@ -339,7 +350,7 @@ def register_view(event_id: int):
 @login_required
 def cancel_mine(event_id: int):
     """One tap: give up my place (a freed seat goes to the first on the waitlist at once)."""
-    event = _event_or_404(event_id)
+    event = _event_to_register(event_id)
     _check_csrf()
     registration = active_registration(event, current_user)
     if registration is None:

@@ -31,9 +31,9 @@ from blueprints.core.extensions import db
 from blueprints.core.timeutil import to_local, utcnow
 from blueprints.core.translate import lazy_gettext as _l
 from blueprints.notifications.services import notify
-from blueprints.orgs.services import can_coordinate
+from blueprints.orgs.services import can_coordinate, coordinator_paths
 from blueprints.teams.models import Membership, Team
-from blueprints.teams.services import is_leader, is_member
+from blueprints.teams.services import is_leader, is_member, led_team_ids
 
 from .models import DEFAULT_CATEGORIES, Event, EventCategory, Registration
 
@@ -112,9 +112,10 @@ def can_manage_event(user, event: Event) -> bool:
         return False
     if user.is_admin:
         return True
-    if is_leader(user, event.team):
+    if event.team_id in led_team_ids(user):  # no query for someone who leads no team (the layout's facts)
         return True
-    return can_coordinate(user, event.org)
+    # the event's org is loaded only for someone who coordinates somewhere
+    return bool(coordinator_paths(user)) and can_coordinate(user, event.org)
 
 
 def can_create_event(user, team: Team) -> bool:
