@@ -71,6 +71,7 @@ from .services import (
     change_capacity,
     complete_event,
     create_event,
+    locked_event,
     place_text,
     publish_event,
     register,
@@ -105,9 +106,10 @@ def _event_or_404(event_id: int) -> Event:
 
 
 def _event_to_register(event_id: int) -> Event:
-    """The event a volunteer registers for or leaves: the row alone (the service locks and re-reads it;
-    the answer, the registration block, needs none of its relationships). Drafts are 404 as above."""
-    event = db.session.get(Event, event_id)
+    """The event a volunteer registers for or leaves, read and locked for the transaction at once (the
+    service would lock it anyway); the row alone: the answer, the registration block, needs none of its
+    relationships. Drafts are 404 as above."""
+    event = locked_event(event_id)
     if event is None or (event.state == "draft" and not can_manage_event(current_user, event)):
         abort(404)
     return event

@@ -458,19 +458,41 @@ def change_capacity(actor, event: Event, capacity: int) -> list[Registration]:
 # --- registration -------------------------------------------------------------------------------
 
 
-def lock_event(event: Event) -> Event:
-    """Lock the event row for this transaction and reload its counters.
+_LOCKED = "qingyi_locked_events"
+
+
+def locked_event(event_id: int) -> Event | None:
+    """Read the event row and lock it for this transaction (None when there is no such event).
 
     PostgreSQL: FOR NO KEY UPDATE (registrations referencing the event can still be inserted).
     SQLite: the statement needs no lock clause; a writing transaction already holds the database
-    write lock from BEGIN IMMEDIATE.
+    write lock from BEGIN IMMEDIATE. The row is read afresh (populate_existing): its counters are the
+    ones the lock protects.
     """
-    return db.session.execute(
+    event = db.session.execute(
         sa.select(Event)
-        .where(Event.id == event.id)
+        .where(Event.id == event_id)
         .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
-    ).scalar_one()
+    ).scalar_one_or_none()
+    if event is not None:
+        db.session.info.setdefault(_LOCKED, set()).add(event_id)
+    return event
+
+
+def lock_event(event: Event) -> Event:
+    """Lock the event row for this transaction and reload its counters — once a transaction: after that
+    the lock is held, and what the transaction's own UPDATEs changed is expired (reloaded when read)."""
+    if event.id in db.session.info.get(_LOCKED, ()):
+        return event
+    return locked_event(event.id)
+
+
+@sa.event.listens_for(sa.orm.Session, "after_commit")
+@sa.event.listens_for(sa.orm.Session, "after_rollback")
+@sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
+def _locks_released(session, *args) -> None:  # noqa: ANN001 - a savepoint rolled back releases its locks too
+    session.info.pop(_LOCKED, None)
 
 
 def _lock_volunteer(user) -> None:
