@@ -57,6 +57,19 @@ def ngettext(singular: str, plural: str, num: int, **variables) -> str:
     return translations().ungettext(singular, plural, num) % variables
 
 
+_TRANSLATED: dict[tuple[int, object], dict] = {}
+
+
+def translated(labels: dict) -> dict:
+    """A dict of lazy labels (state names, categories) with its values translated to the request's locale,
+    kept per process and locale: a list shows one on every row (a lazy string translates on each use)."""
+    key = (id(labels), current_locale())
+    result = _TRANSLATED.get(key)
+    if result is None:
+        result = _TRANSLATED[key] = {name: str(label) for name, label in labels.items()}
+    return result
+
+
 def lazy_gettext(string: str, **variables) -> LazyString:
     """Translated when used (form labels, nav items, messages defined at import time)."""
     return LazyString(gettext, string, **variables)

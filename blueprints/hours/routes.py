@@ -23,6 +23,7 @@ from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import flash_only, is_htmx, render_page
 from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.core.translate import gettext as _
+from blueprints.core.translate import translated
 from blueprints.events.models import Event, Registration
 from blueprints.orgs.forms import ROUNDING_LABELS
 from blueprints.orgs.services import load_with_ancestors
@@ -129,11 +130,11 @@ def _managed_event(event_id: int) -> Event:
 
 def _labels() -> dict:
     return {
-        "source_labels": SOURCE_LABELS,
-        "attendance_labels": ATTENDANCE_LABELS,
-        "beneficiary_labels": BENEFICIARY_LABELS,
-        "flag_labels": FLAG_LABELS,
-        "request_state_labels": REQUEST_STATE_LABELS,
+        "source_labels": translated(SOURCE_LABELS),
+        "attendance_labels": translated(ATTENDANCE_LABELS),
+        "beneficiary_labels": translated(BENEFICIARY_LABELS),
+        "flag_labels": translated(FLAG_LABELS),
+        "request_state_labels": translated(REQUEST_STATE_LABELS),
     }
 
 

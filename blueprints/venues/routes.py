@@ -22,6 +22,7 @@ from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.registry import get_registry
 from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.core.translate import gettext as _
+from blueprints.core.translate import translated
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import is_coordinator, org_picker_context
 
@@ -91,8 +92,8 @@ def render_page(template: str, block: str | None = None, status: int = 200, **co
 def _common() -> dict:
     return {
         "phone_shown_to": phone_shown_to,
-        "facility_labels": FACILITY_LABELS,
-        "state_labels": STATE_LABELS,
+        "facility_labels": translated(FACILITY_LABELS),
+        "state_labels": translated(STATE_LABELS),
         "weekdays": WEEKDAYS,
         "note_text": note_text,
         "duration_text": duration_text,

@@ -444,54 +444,42 @@ def schedule(
 
 @functools.cache
 def _collisions_statement():
+    """The pending requests and approved bookings of the same home overlapping each of some bookings:
+    only the collisions themselves, found from the home's (venue, start) index."""
+    mine, other = sa.orm.aliased(Booking), sa.orm.aliased(Booking)
     return (
         sa.select(
-            Booking.id,
-            Booking.venue_id,
-            Booking.starts_at,
-            Booking.ends_at,
-            Booking.state,
-            Booking.purpose,
+            mine.id.label("for_id"),
+            other.id,
+            other.starts_at,
+            other.ends_at,
+            other.state,
+            other.purpose,
             User.name.label("requester_name"),
         )
-        .join(User, User.id == Booking.requester_id)
-        .where(
-            Booking.venue_id.in_(sa.bindparam("venue_ids", expanding=True)),
-            Booking.state.in_(("pending", "approved")),
-            Booking.starts_at < sa.bindparam("hi"),
-            Booking.ends_at > sa.bindparam("lo"),
+        .join(
+            other,
+            sa.and_(
+                other.venue_id == mine.venue_id,
+                other.id != mine.id,
+                other.state.in_(("pending", "approved")),
+                other.starts_at < mine.ends_at,
+                other.ends_at > mine.starts_at,
+            ),
         )
-        .order_by(Booking.starts_at)
+        .join(User, User.id == other.requester_id)
+        .where(mine.id.in_(sa.bindparam("ids", expanding=True)))
+        .order_by(other.starts_at, other.id)
     )
 
 
 def collisions(bookings) -> dict[int, dict[str, list]]:  # noqa: ANN001
     """For each booking (a Booking or a queue row): the other pending requests and approved bookings
-    overlapping it, as rows with id, venue_id, starts_at, ends_at, state, purpose and requester_name
-    (one query)."""
-    if not bookings:
-        return {}
-    lo, hi = min(b.starts_at for b in bookings), max(b.ends_at for b in bookings)
-    others = records(
-        db.session.execute(
-            _collisions_statement(), {"venue_ids": sorted({b.venue_id for b in bookings}), "lo": lo, "hi": hi}
-        )
-    )
-    by_venue: dict[int, list] = {}
-    for o in others:  # ordered by start
-        by_venue.setdefault(o.venue_id, []).append(o)
-    result = {}
-    for b in bookings:
-        hits = []
-        for o in by_venue.get(b.venue_id, ()):
-            if o.starts_at >= b.ends_at:
-                break
-            if o.id != b.id and b.starts_at < o.ends_at:
-                hits.append(o)
-        result[b.id] = {
-            "approved": [o for o in hits if o.state == "approved"],
-            "pending": [o for o in hits if o.state == "pending"],
-        }
+    overlapping it, as rows with id, starts_at, ends_at, state, purpose and requester_name (one query)."""
+    result = {b.id: {"approved": [], "pending": []} for b in bookings}
+    if result:
+        for o in records(db.session.execute(_collisions_statement(), {"ids": sorted(result)})):
+            result[o.for_id]["approved" if o.state == "approved" else "pending"].append(o)
     return result
 
 
