@@ -19,7 +19,7 @@ from babel.support import NullTranslations
 from flask.globals import _cv_app
 from flask_babel.speaklater import LazyString
 from jinja2 import pass_eval_context
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 _NULL = NullTranslations()
 _BY_LOCALE: dict[object, object] = {}
@@ -75,22 +75,34 @@ def lazy_gettext(string: str, **variables) -> LazyString:
     return LazyString(gettext, string, **variables)
 
 
+_PLAIN_NUMBERS = (int, float)
+
+
+def _format(text: str, variables: dict, autoescape: bool):
+    """Jinja's newstyle `text % variables` (always formatted, so "%%" is "%"), for autoescaped templates
+    as Markup with the variables escaped. Markup's own % wraps every value in a helper object (~2 µs a
+    call even with no variables); this gives the same result for %s conversions and numbers."""
+    if not autoescape:
+        return text % variables
+    if not variables and "%" not in text:
+        return Markup(text)  # noqa: S704 - our own catalog's message, as Jinja's i18n does
+    escaped = {k: v if type(v) in _PLAIN_NUMBERS else escape(v) for k, v in variables.items()}
+    try:
+        return Markup(text % escaped)  # noqa: S704 - the message is ours, every value escaped
+    except TypeError:  # a conversion other than %s given a non-number: Markup's own way
+        return Markup(text) % variables  # noqa: S704
+
+
 @pass_eval_context
 def template_gettext(eval_ctx, string: str, **variables):  # noqa: ANN001
     """`_()` / `gettext()` in templates, with Jinja's newstyle semantics."""
-    text = translations().ugettext(string)
-    if eval_ctx.autoescape:
-        text = Markup(text)  # noqa: S704 - our own catalog's message, as Jinja's i18n does
-    return text % variables
+    return _format(translations().ugettext(string), variables, eval_ctx.autoescape)
 
 
 @pass_eval_context
 def template_ngettext(eval_ctx, singular: str, plural: str, num: int, **variables):  # noqa: ANN001
     variables.setdefault("num", num)
-    text = translations().ungettext(singular, plural, num)
-    if eval_ctx.autoescape:
-        text = Markup(text)  # noqa: S704 - our own catalog's message, as Jinja's i18n does
-    return text % variables
+    return _format(translations().ungettext(singular, plural, num), variables, eval_ctx.autoescape)
 
 
 def install(jinja_env) -> None:  # noqa: ANN001
