@@ -62,9 +62,9 @@ def _walk(client, login_as, urls: dict):
 
 
 def _css_weight(client, html: str) -> tuple[int, str]:
-    """Bytes of app.css plus the heaviest other stylesheet the page links (each counted once)."""
+    """Bytes of app.css plus the heaviest other stylesheet the page links."""
     sizes = {}
-    for href in dict.fromkeys(STYLESHEET.findall(html)):
+    for href in STYLESHEET.findall(html):
         response = client.get(href.replace("&amp;", "&"))
         assert response.status_code == 200, href
         sizes[Path(href.split("?")[0]).stem] = len(response.data)
@@ -93,8 +93,12 @@ def test_pages_are_light_and_gzipped(client, login_as, demo):
                 body = gzip.decompress(zipped.data)  # the same page (its CSRF token may differ)
                 assert body.startswith(b"<!doctype") and abs(len(body) - size) < 200, label
                 assert len(zipped.data) < size / 2, label
+            html = plain.get_data(as_text=True)
+            links = STYLESHEET.findall(html)
+            if len(links) != len(set(links)):
+                failures.append(f"{scale} {label}: a stylesheet linked more than once: {links}")
             if scale == "1x":
-                css, names = _css_weight(client, plain.get_data(as_text=True))
+                css, names = _css_weight(client, html)
                 limit = max(CSS_LIMIT, CSS_CEILINGS.get(names, 0))
                 if css > limit:
                     failures.append(f"{label}: {css} bytes of CSS ({names})")
