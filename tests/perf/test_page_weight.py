@@ -20,9 +20,6 @@ from tests.perf.pages import ids, pages
 ROOT = Path(__file__).resolve().parents[2]
 HTML_LIMIT = 30 * 1024
 CSS_LIMIT = 15 * 1024
-#: a page whose stylesheets are over the limit today, with the most they may weigh until trimmed
-#: (venues.css is 10.4 KB on its own; requested from its owner in the performance report)
-CSS_CEILINGS = {"venues": 20 * 1024}
 #: pages over 30 KB of HTML today (most at 10× the rows), with the most they may weigh until fixed:
 #: their rows carry a form or several buttons each (1.5–2.6 KB a row), or the list is long by design
 #: (the print layout, a volunteer's coming places). Requested from their owners in the report.
@@ -99,8 +96,7 @@ def test_pages_are_light_and_gzipped(client, login_as, demo):
                 failures.append(f"{scale} {label}: a stylesheet linked more than once: {links}")
             if scale == "1x":
                 css, names = _css_weight(client, html)
-                limit = max(CSS_LIMIT, CSS_CEILINGS.get(names, 0))
-                if css > limit:
+                if css > CSS_LIMIT:
                     failures.append(f"{label}: {css} bytes of CSS ({names})")
     print("\n".join(f"{n:>7} {label}" for n, label in sorted(weights, reverse=True)[:10]))
     assert not failures, "\n".join(failures)
@@ -132,5 +128,4 @@ def test_images_are_svg_and_stylesheets_small():
     for css in (ROOT / "static/css").glob("*.css"):
         if css.name == "app.css":
             continue
-        limit = max(CSS_LIMIT, CSS_CEILINGS.get(css.stem, 0))
-        assert app_css + css.stat().st_size <= limit, f"app.css + {css.name}: {app_css + css.stat().st_size} bytes"
+        assert app_css + css.stat().st_size <= CSS_LIMIT, f"app.css + {css.name}: {app_css + css.stat().st_size} bytes"
