@@ -425,7 +425,7 @@ def _row_response(event: Event, registration: Registration, status: int = 200, t
     if status != 200:
         context = _roster_context(event, _page(), editing=registration if times_form else None, times_form=times_form)
         return render_page("hours/attendance.html", status=status, **context)
-    return redirect(url_for("hours.attendance", event_id=event.id, page=_page()), 303)
+    return redirect(url_for("hours.attendance", event_id=event.id, page=_page() if _page() > 1 else None), 303)
 
 
 @bp.post("/events/<int:event_id>/attendance/<int:registration_id>/mark")
