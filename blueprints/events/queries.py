@@ -62,15 +62,11 @@ def default_org(user) -> Org | None:
     return db.session.scalar(sa.select(Org).where(Org.parent_id.is_(None)).order_by(Org.id).limit(1))
 
 
-def week_events(
-    org: Org, monday: date, *, category_id: int | None = None, limit: int = 40, offset: int = 0
-) -> list[Event]:
-    """Published (and completed) events of `org`'s subtree starting in the week of `monday`."""
-    start = local_to_utc(monday, datetime.min.time())
-    end = local_to_utc(monday + timedelta(days=7), datetime.min.time())
-    # the page's ids first (from the covering index ix_events_state_starts_org), then only those
-    # rows with their team, category and place: joining every event of the week before the sort
-    # cost ~10 ms at city scale
+def _week_ids(org: Org, monday: date, category_id: int | None, day: date | None):
+    """SELECT of the ids of `org`'s subtree's listed events starting in the week of `monday` (or on `day`)."""
+    first, days = (day, 1) if day else (monday, 7)
+    start = local_to_utc(first, datetime.min.time())
+    end = local_to_utc(first + timedelta(days=days), datetime.min.time())
     ids = (
         sa.select(Event.id)
         .join(Org, Org.id == Event.org_id)
@@ -80,14 +76,34 @@ def week_events(
             Event.starts_at >= start,
             Event.starts_at < end,
         )
-        .order_by(Event.starts_at, Event.id)
-        .limit(limit)
-        .offset(offset)
     )
     if category_id:
         ids = ids.where(Event.category_id == category_id)
+    return ids
+
+
+def week_events(
+    org: Org,
+    monday: date,
+    *,
+    category_id: int | None = None,
+    limit: int = 40,
+    offset: int = 0,
+    day: date | None = None,
+) -> list[Event]:
+    """Published (and completed) events of `org`'s subtree starting in the week of `monday` (or on `day`)."""
+    # the page's ids first (from the covering index ix_events_state_starts_org), then only those
+    # rows with their team, category and place: joining every event of the week before the sort
+    # cost ~10 ms at city scale
+    ids = _week_ids(org, monday, category_id, day).order_by(Event.starts_at, Event.id).limit(limit).offset(offset)
     stmt = sa.select(Event).where(Event.id.in_(ids.scalar_subquery())).options(*event_options())
     return list(db.session.scalars(stmt.order_by(Event.starts_at, Event.id)))
+
+
+def week_count(org: Org, monday: date, *, category_id: int | None = None, day: date | None = None) -> int:
+    """How many events week_events() lists in all (its pages together)."""
+    ids = _week_ids(org, monday, category_id, day).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(ids)) or 0
 
 
 def group_by_day(events: list[Event]) -> list[tuple[date, list[Event]]]:
@@ -129,6 +145,40 @@ def my_upcoming(user, states: tuple[str, ...] = ("confirmed", "waitlisted"), lim
             .limit(limit)
         ).all()
     )
+
+
+def my_coming(user, limit: int, offset: int, waitlist_limit: int) -> tuple[list, list]:
+    """The user's places at coming (or running) events, soonest first, in one statement: `limit`
+    confirmed ones from `offset` (a page of them) and the first `waitlist_limit` waitlist places.
+    Returns ([(event, registration)] confirmed, [(event, registration)] waitlisted)."""
+    now = utcnow()
+    rank = sa.func.row_number().over(partition_by=Registration.state, order_by=(Event.starts_at, Event.id))
+    ranked = (
+        sa.select(Registration.id.label("registration_id"), rank.label("rank"))
+        .join(Event, Event.id == Registration.event_id)
+        .where(
+            Registration.user_id == user.id,
+            Registration.state.in_(("confirmed", "waitlisted")),
+            Event.state == "published",
+            Event.ends_at > now,
+        )
+        .subquery()
+    )
+    rows = db.session.execute(
+        sa.select(Event, Registration)
+        .join(Registration, Registration.event_id == Event.id)
+        .join(ranked, ranked.c.registration_id == Registration.id)
+        .where(
+            sa.or_(
+                sa.and_(Registration.state == "confirmed", ranked.c.rank > offset, ranked.c.rank <= offset + limit),
+                sa.and_(Registration.state == "waitlisted", ranked.c.rank <= waitlist_limit),
+            )
+        )
+        .options(*event_options())
+        .order_by(Event.starts_at, Event.id)
+    ).all()
+    confirmed = [(e, r) for e, r in rows if r.state == "confirmed"]
+    return confirmed, [(e, r) for e, r in rows if r.state == "waitlisted"]
 
 
 def my_past(user, limit: int, offset: int) -> list[tuple[Event, Registration]]:

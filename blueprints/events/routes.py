@@ -4,7 +4,7 @@ calendar feeds, service categories."""
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import date, timedelta
 
 import segno
 import sqlalchemy as sa
@@ -46,13 +46,14 @@ from .queries import (
     event_options,
     group_by_day,
     manageable_teams,
+    my_coming,
     my_past,
     my_states,
-    my_upcoming,
     parse_week,
     roster,
     roster_counts,
     roster_rows,
+    week_count,
     week_events,
     week_label,
 )
@@ -83,13 +84,32 @@ from .services import (
 )
 
 WEEK_PAGE = 20
-PRINT_LIMIT = 400
-PAST_PAGE = 20
+#: events on one printed sheet of the weekly list (two A4 pages at most in the print layout's 10 pt)
+PRINT_SHEET = 40
+PAST_PAGE = 10
+COMING_PAGE = 10
+#: a volunteer waits for a place at a few events at most: the soonest this many are shown
+WAITLIST_SHOWN = 10
 ROSTER_PAGE = 50
 
 
 def _labels() -> dict:
     return {"event_states": EVENT_STATE_LABELS, "registration_states": REGISTRATION_STATE_LABELS}
+
+
+def _page_arg(name: str = "page") -> int:
+    """The list page asked for, 1 when absent; anything but a whole number from 1 (six digits at most)
+    is a page that does not exist: 404, never a 500 from a bad OFFSET."""
+    value = request.values.get(name, "")
+    if not value:
+        return 1
+    if not (value.isascii() and value.isdigit()) or len(value) > 6 or int(value) < 1:
+        abort(404)
+    return int(value)
+
+
+def _last_page(count: int, size: int) -> int:
+    return max(1, -(-count // size))
 
 
 def _check_csrf() -> None:
@@ -144,7 +164,7 @@ def _qr_svg(url: str, title: str) -> str:
     return segno.make(url, error="m").svg_inline(scale=3, dark="#1c1b1f", omitsize=True, title=title)
 
 
-def _week_context(limit: int, offset: int) -> dict:
+def _week_context(limit: int, offset: int, by_day: bool = False) -> dict:
     try:
         parsed = parse_week(request.args.get("week"))
     except ValueError:
@@ -153,7 +173,8 @@ def _week_context(limit: int, offset: int) -> dict:
     org_id = request.args.get("org", type=int)
     org = db.get_or_404(Org, org_id) if org_id else default_org(current_user)
     category_id = request.args.get("category", type=int) or None
-    events = week_events(org, monday, category_id=category_id, limit=limit + 1, offset=offset) if org else []
+    day = _day_of_week(monday) if by_day else None
+    events = week_events(org, monday, category_id=category_id, limit=limit + 1, offset=offset, day=day) if org else []
     shown = events[:limit]
     week = week_label(monday)
     children, trail = _children_and_trail(org)
@@ -173,6 +194,7 @@ def _week_context(limit: int, offset: int) -> dict:
         "count": len(shown),
         "has_more": len(events) > limit,
         "category_id": category_id,
+        "day": day,
         "categories": categories(),
         "mine": my_states(current_user, [e.id for e in shown]),
         "page_url": page_url,
@@ -218,11 +240,36 @@ def week():
     return render_page("events/week.html", "week", page=page, **context)
 
 
+def _day_of_week(monday: date) -> date | None:
+    """The `day` argument: one day of the week of `monday` (None when absent; any other value is a 404)."""
+    text = request.args.get("day")
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        abort(404)
+    if not monday <= day < monday + timedelta(days=7):
+        abort(404)
+    return day
+
+
 @bp.get("/print")
 def week_print():
-    """A one-page print layout of the week's list, with a QR code to the page."""
-    context = _week_context(PRINT_LIMIT, 0)
-    return render_page("events/week_print.html", **context)
+    """The print layout of the week's list (活动清单), with a QR code to the page. One sheet holds
+    PRINT_SHEET events; a longer week prints sheet by sheet (?page=), or one day (?day=) or one
+    organisation below (?org=) at a time."""
+    sheet = _page_arg()
+    context = _week_context(PRINT_SHEET, (sheet - 1) * PRINT_SHEET, by_day=True)
+    org = context["org"]
+    total = week_count(org, context["monday"], category_id=context["category_id"], day=context["day"]) if org else 0
+    sheets = _last_page(total, PRINT_SHEET)
+    if sheet > sheets:
+        abort(404)
+    week_days = [context["monday"] + timedelta(days=n) for n in range(7)]
+    return render_page(
+        "events/week_print.html", sheet=sheet, sheets=sheets, total=total, week_days=week_days, **context
+    )
 
 
 # --- calendar feeds -----------------------------------------------------------------------------
@@ -264,15 +311,22 @@ def reset_feed():
 @bp.get("/mine")
 @login_required
 def mine():
-    """Upcoming confirmed places, waitlist positions, and past events."""
-    page = max(1, request.args.get("page", 1, type=int))
+    """Coming places (a page of them), waitlist positions, and past events (pages of their own)."""
+    page, coming_page = _page_arg(), _page_arg("coming")
     past = my_past(current_user, PAST_PAGE + 1, (page - 1) * PAST_PAGE)
-    upcoming = my_upcoming(current_user, limit=100)
+    confirmed, waitlisted = my_coming(
+        current_user, COMING_PAGE + 1, (coming_page - 1) * COMING_PAGE, waitlist_limit=WAITLIST_SHOWN + 1
+    )
+    if (page > 1 and not past) or (coming_page > 1 and not confirmed):
+        abort(404)
     return render_page(
         "events/mine.html",
-        "past",
-        confirmed=[(e, r) for e, r in upcoming if r.state == "confirmed"],
-        waitlisted=[(e, r) for e, r in upcoming if r.state == "waitlisted"],
+        "coming" if request.headers.get("HX-Target") == "coming" else "past",
+        confirmed=confirmed[:COMING_PAGE],
+        coming_page=coming_page,
+        coming_more=len(confirmed) > COMING_PAGE,
+        waitlisted=waitlisted[:WAITLIST_SHOWN],
+        waitlist_more=len(waitlisted) > WAITLIST_SHOWN,
         past=past[:PAST_PAGE],
         page=page,
         has_more=len(past) > PAST_PAGE,
@@ -576,7 +630,13 @@ def _roster_page(event: Event, status: int = 200, block: str | None = None, capa
     which = request.values.get("list", "confirmed")
     if which not in ("confirmed", "waitlisted", "cancelled"):
         which = "confirmed"
-    page = max(1, request.values.get("page", 1, type=int))
+    page = _page_arg()
+    counts = roster_counts(event)
+    last = _last_page(counts[which], ROSTER_PAGE)
+    if page > last:
+        if request.method == "GET":
+            abort(404)
+        page = last  # the last one on the last page was just cancelled: show what is left
     rows = roster(event, which, ROSTER_PAGE + 1, (page - 1) * ROSTER_PAGE)
     return render_page(
         "events/roster.html",
@@ -587,7 +647,7 @@ def _roster_page(event: Event, status: int = 200, block: str | None = None, capa
         rows=rows[:ROSTER_PAGE],
         page=page,
         has_more=len(rows) > ROSTER_PAGE,
-        counts=roster_counts(event),
+        counts=counts,
         capacity_form=capacity_form or CapacityForm(data={"capacity": event.capacity}),
         form=EmptyForm(),
         **_labels(),

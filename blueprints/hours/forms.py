@@ -135,7 +135,8 @@ class RequestForm(FlaskForm):
 
 class ApproveForm(FlaskForm):
     hours = hours_field(_l("Hours to record"), required=False)
-    note = TextAreaField(_l("Note (optional)"), validators=[Optional(), Length(max=500)])
+    #: one note for both decisions: optional to approve, the reason when rejecting (RejectForm, same prefix)
+    note = TextAreaField(_l("Note to the volunteer (needed to reject)"), validators=[Optional(), Length(max=500)])
 
 
 class RejectForm(FlaskForm):

@@ -10,7 +10,7 @@ from datetime import date, datetime
 
 import segno
 import sqlalchemy as sa
-from flask import abort, flash, make_response, redirect, request, session, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import format_time
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
@@ -101,6 +101,8 @@ from .tokens import (
 )
 
 PAGE = 20
+#: a request carries the volunteer's message and a decision form: ten make a page
+REQUESTS_PAGE = 10
 #: a scan that was valid when a signed-out volunteer opened it stays usable this long (log in first)
 SCAN_GRACE_SECONDS = 600
 
@@ -138,20 +140,27 @@ def _labels() -> dict:
     }
 
 
-#: elements of our pages that fetch their own fragment with hx-get
-OWN_HTMX_TARGETS = {"checkin-screen"}
+#: elements of our pages that fetch their own fragment with hx-get (pagers swap the list they page;
+#: a roster row's "Fix times" loads its form into times-<registration id>)
+OWN_HTMX_TARGETS = {"checkin-screen", "roster", "request-list"}
+OWN_HTMX_TARGET_PREFIXES = ("times-",)
 
 
 @bp.before_request
 def _navigate_htmx_redirects():
     """An htmx GET that did not come from one of our own elements is a redirect followed by htmx
     (e.g. after logging in): make the browser load the whole page instead of nesting it."""
-    if request.method == "GET" and is_htmx() and request.headers.get("HX-Target") not in OWN_HTMX_TARGETS:
+    target = request.headers.get("HX-Target") or ""
+    if request.method == "GET" and is_htmx() and not _own_target(target):
         response = make_response("", 200)
         response.headers["HX-Redirect"] = request.full_path.rstrip("?")
         response.vary.add("HX-Request")
         return response
     return None
+
+
+def _own_target(target: str) -> bool:
+    return target in OWN_HTMX_TARGETS or target.startswith(OWN_HTMX_TARGET_PREFIXES)
 
 
 def _fragment(block: str, target: str | None = None) -> str | None:
@@ -164,6 +173,17 @@ def _fragment(block: str, target: str | None = None) -> str | None:
 
 def _page() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
+
+
+def _page_arg() -> int:
+    """The list page asked for, 1 when absent; anything but a whole number from 1 (six digits at most)
+    is a page that does not exist: 404, never a 500 from a bad OFFSET."""
+    value = request.args.get("page", "")
+    if not value:
+        return 1
+    if not (value.isascii() and value.isdigit()) or len(value) > 6 or int(value) < 1:
+        abort(404)
+    return int(value)
 
 
 # --- the leader's check-in screen ---------------------------------------------------------------
@@ -335,19 +355,25 @@ def code_check_out(event_id: int):
 # --- roster attendance --------------------------------------------------------------------------
 
 
-def _roster_context(event: Event, page: int, **extra) -> dict:
+def _roster_context(event: Event, page: int, editing: Registration | None = None, times_form=None) -> dict:
+    """The roster page; `editing` is the one row whose times form is open (a page of its own without
+    JavaScript; with htmx the form loads into the row when its "Fix times" opens)."""
     rows = roster(event, limit=PAGE + 1, offset=(page - 1) * PAGE)
-    return {
+    context = {
         "event": event,
         "rows": rows[:PAGE],
         "page": page,
         "has_more": len(rows) > PAGE,
         "counts": attendance_counts(event),
         "form": EmptyForm(),
-        "times_forms": {r.id: _times_form(r) for r in rows[:PAGE]},
+        "editing": None,
         **_labels(),
-        **extra,
     }
+    if editing is not None:
+        if all(r.id != editing.id for r in context["rows"]):  # a link from another page: just that row
+            context.update(rows=[editing], page=1, has_more=False)
+        context.update(editing=editing.id, tf=times_form or _times_form(editing))
+    return context
 
 
 def _times_form(registration: Registration, formdata=None) -> TimesForm:
@@ -369,7 +395,10 @@ def _times_form(registration: Registration, formdata=None) -> TimesForm:
 def attendance(event_id: int):
     """The roster: attended / no-show, check-in and check-out times."""
     event = _managed_event(event_id)
-    return render_page("hours/attendance.html", _fragment("roster"), **_roster_context(event, _page()))
+    context = _roster_context(event, _page_arg())
+    if context["page"] > 1 and not context["rows"]:
+        abort(404)
+    return render_page("hours/attendance.html", _fragment("roster", "roster"), **context)
 
 
 def _registration(event: Event, registration_id: int) -> Registration:
@@ -380,6 +409,8 @@ def _registration(event: Event, registration_id: int) -> Registration:
 
 
 def _row_response(event: Event, registration: Registration, status: int = 200, times_form: TimesForm | None = None):
+    """After a change to one row: the row (htmx; with its times form open when that form has errors),
+    else the roster again (the form open with its errors), or a redirect to it."""
     if is_htmx():
         return render_page(
             "hours/attendance.html",
@@ -387,16 +418,16 @@ def _row_response(event: Event, registration: Registration, status: int = 200, t
             status=status,
             event=event,
             reg=registration,
+            page=_page(),
             form=EmptyForm(),
-            times_forms={registration.id: times_form or _times_form(registration)},
+            editing=registration.id if times_form is not None else None,
+            tf=times_form,
             **_labels(),
         )
     if status != 200:
-        context = _roster_context(event, _page())
-        if times_form is not None:
-            context["times_forms"][registration.id] = times_form
+        context = _roster_context(event, _page(), editing=registration if times_form else None, times_form=times_form)
         return render_page("hours/attendance.html", status=status, **context)
-    return redirect(url_for("hours.attendance", event_id=event.id, page=_page()), 303)
+    return redirect(url_for("hours.attendance", event_id=event.id, page=_page() if _page() > 1 else None), 303)
 
 
 @bp.post("/events/<int:event_id>/attendance/<int:registration_id>/mark")
@@ -419,12 +450,20 @@ def mark(event_id: int, registration_id: int):
     return _row_response(event, registration)
 
 
-@bp.post("/events/<int:event_id>/attendance/<int:registration_id>/times")
+@bp.route("/events/<int:event_id>/attendance/<int:registration_id>/times", methods=["GET", "POST"])
 @login_required
 def times(event_id: int, registration_id: int):
-    """Fix someone's check-in and check-out times."""
+    """Fix someone's check-in and check-out times (GET: the form, into the row's "Fix times" with htmx,
+    else the roster with that row's form open)."""
     event = _managed_event(event_id)
     registration = _registration(event, registration_id)
+    if request.method == "GET":
+        if is_htmx():  # into the row's "Fix times" (times-<id>)
+            html = render_template(
+                "hours/_times_form.html", event=event, reg=registration, page=_page(), tf=_times_form(registration)
+            )
+            return make_response(html)
+        return render_page("hours/attendance.html", **_roster_context(event, _page(), editing=registration))
     form = _times_form(registration, formdata=True)
     if form.validate_on_submit():
         try:
@@ -617,18 +656,19 @@ def request_new():
 @bp.get("/requests")
 @login_required
 def requests():
-    """Pending correction requests on the events the user manages."""
+    """Pending correction requests on the events the user manages, oldest first, a page at a time."""
     require(current_user.is_admin or bool(led_team_ids(current_user)) or _is_coordinator())
-    page = _page()
-    rows = pending_requests_for(current_user, limit=PAGE + 1, offset=(page - 1) * PAGE)
+    page = _page_arg()
+    rows = pending_requests_for(current_user, limit=REQUESTS_PAGE + 1, offset=(page - 1) * REQUESTS_PAGE)
+    if page > 1 and not rows:
+        abort(404)
     return render_page(
         "hours/requests.html",
-        None,
-        rows=rows[:PAGE],
+        _fragment("list", "request-list"),
+        rows=rows[:REQUESTS_PAGE],
         page=page,
-        has_more=len(rows) > PAGE,
-        approve_forms={r.id: _approve_form(r) for r in rows[:PAGE]},
-        reject_forms={r.id: RejectForm(prefix=f"n{r.id}", formdata=None) for r in rows[:PAGE]},
+        has_more=len(rows) > REQUESTS_PAGE,
+        forms={r.id: _approve_form(r) for r in rows[:REQUESTS_PAGE]},
         **_labels(),
     )
 
@@ -640,6 +680,7 @@ def _is_coordinator() -> bool:
 
 
 def _approve_form(req: CorrectionRequest, formdata=None) -> ApproveForm:
+    """The decision form of a request (hours and a note; Approve posts it, Reject posts its note too)."""
     if formdata is None:
         return ApproveForm(prefix=f"a{req.id}", formdata=None, data={"hours": req.requested_minutes / 60})
     return ApproveForm(prefix=f"a{req.id}")
@@ -651,27 +692,13 @@ def _request(request_id: int) -> CorrectionRequest:
     return req
 
 
-def _request_row(req: CorrectionRequest, status: int = 200, approve_form=None, reject_form=None):
+def _request_row(req: CorrectionRequest, status: int = 200, form: ApproveForm | None = None):
+    forms = {req.id: form or _approve_form(req)}
     if is_htmx():
-        return render_page(
-            "hours/requests.html",
-            "row",
-            status=status,
-            req=req,
-            approve_forms={req.id: approve_form or _approve_form(req)},
-            reject_forms={req.id: reject_form or RejectForm(prefix=f"n{req.id}", formdata=None)},
-            **_labels(),
-        )
+        return render_page("hours/requests.html", "row", status=status, req=req, forms=forms, **_labels())
     if status != 200:
         return render_page(
-            "hours/requests.html",
-            status=status,
-            rows=[req],
-            page=1,
-            has_more=False,
-            approve_forms={req.id: approve_form or _approve_form(req)},
-            reject_forms={req.id: reject_form or RejectForm(prefix=f"n{req.id}", formdata=None)},
-            **_labels(),
+            "hours/requests.html", status=status, rows=[req], page=1, has_more=False, forms=forms, **_labels()
         )
     return redirect(url_for("hours.requests"), 303)
 
@@ -690,15 +717,15 @@ def approve(request_id: int):
         db.session.commit()
         flash(_("Request of %(name)s approved; the record is written.", name=req.volunteer.name), "success")
         return _request_row(req)
-    return _request_row(req, status=422, approve_form=form)
+    return _request_row(req, status=422, form=form)
 
 
 @bp.post("/requests/<int:request_id>/reject")
 @login_required
 def reject(request_id: int):
-    """Reject a request with a reason."""
+    """Reject a request with a reason (the decision form's note, which rejecting requires)."""
     req = _request(request_id)
-    form = RejectForm(prefix=f"n{req.id}")
+    form = RejectForm(prefix=f"a{req.id}")
     if form.validate_on_submit():
         try:
             reject_request(current_user, req, form.note.data)
@@ -707,7 +734,9 @@ def reject(request_id: int):
         db.session.commit()
         flash(_("Request of %(name)s rejected.", name=req.volunteer.name), "success")
         return _request_row(req)
-    return _request_row(req, status=422, reject_form=form)
+    shown = _approve_form(req, formdata=True)  # the hours and note as typed, the note's error with them
+    shown.note.errors = list(form.note.errors)
+    return _request_row(req, status=422, form=shown)
 
 
 # --- beneficiaries ------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from .services import (
 
 PAGE = 30
 ROSTER_PAGE = 20
+REQUESTS_PAGE = 10
 
 
 def _team_or_404(team_id: int) -> Team:
@@ -275,8 +276,19 @@ def leave(team_id: int):
     return redirect(url_for("teams.show", team_id=team.id), 303)
 
 
+def _page_arg(name: str = "page") -> int:
+    """The list page asked for, 1 when absent; anything but a whole number from 1 (six digits at most)
+    is a page that does not exist: 404, never a 500 from a bad OFFSET."""
+    value = request.args.get(name, "")
+    if not value:
+        return 1
+    if not (value.isascii() and value.isdigit()) or len(value) > 6 or int(value) < 1:
+        abort(404)
+    return int(value)
+
+
 def _roster_context(team: Team, leader_form: LeaderForm | None = None) -> dict:
-    page = max(1, request.args.get("page", 1, type=int))
+    page, requests_page = _page_arg(), _page_arg("rpage")
     members = list(
         db.session.scalars(
             sa.select(Membership)
@@ -296,7 +308,8 @@ def _roster_context(team: Team, leader_form: LeaderForm | None = None) -> dict:
                 .where(Membership.team_id == team.id, Membership.state == "pending")
                 .options(joinedload(Membership.user))
                 .order_by(Membership.created_at, Membership.id)
-                .limit(200)
+                .limit(REQUESTS_PAGE + 1)
+                .offset((requests_page - 1) * REQUESTS_PAGE)
             )
         )
     return {
@@ -304,7 +317,9 @@ def _roster_context(team: Team, leader_form: LeaderForm | None = None) -> dict:
         "members": members[:ROSTER_PAGE],
         "page": page,
         "has_more": len(members) > ROSTER_PAGE,
-        "pending": pending,
+        "pending": pending[:REQUESTS_PAGE],
+        "requests_page": requests_page,
+        "requests_more": len(pending) > REQUESTS_PAGE,
         "can_manage": manage,
         "leader_form": leader_form or LeaderForm(prefix="leader"),
         "form": EmptyForm(),
@@ -318,7 +333,11 @@ def members(team_id: int):
     """The roster (phones masked) for members and managers; join requests for managers."""
     team = _team_or_404(team_id)
     require(can_manage_team(current_user, team) or active_membership(current_user, team) is not None)
-    return render_page("teams/members.html", "roster", **_roster_context(team))
+    context = _roster_context(team)
+    if (context["page"] > 1 and not context["members"]) or (context["requests_page"] > 1 and not context["pending"]):
+        abort(404)
+    block = "requests" if request.headers.get("HX-Target") == "requests" else "roster"
+    return render_page("teams/members.html", block, **context)
 
 
 @bp.post("/<int:team_id>/leaders")

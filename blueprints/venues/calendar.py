@@ -14,7 +14,10 @@ from .models import Booking
 from .services import DaySchedule, note_text
 
 ROW_MINUTES = 15
-MAX_ROWS = 24 * 60 // ROW_MINUTES  # venues.css defines .rs-1…96 and .re-2…97
+#: calendar.css defines .rs-1…64 and .re-2…65: 16 hours of 15-minute rows. A longer week (a home open
+#: late or round the clock) is drawn with 30-minute rows of twice the height (.cal-long), so the page
+#: does not carry a stylesheet rule for each of 96 rows it rarely needs.
+MAX_ROWS = 64
 
 
 def _minutes(value: time) -> int:
@@ -54,10 +57,16 @@ class WeekGrid:
     last_minute: int
     hours: list[tuple[str, int, int]]
     days: list[GridDay]
+    row_minutes: int = ROW_MINUTES
+
+    @property
+    def rows(self) -> int:
+        """Rows from the first to the last minute shown (the whole-day items end before row rows + 1)."""
+        return -(-(self.last_minute - self.first_minute) // self.row_minutes)
 
 
 def week_grid(days: list[DaySchedule]) -> WeekGrid:
-    """Place opening intervals and approved bookings of 7 days on rows of 15 minutes."""
+    """Place opening intervals and approved bookings of 7 days on rows of 15 minutes (30 past 16 hours)."""
     spans: list[tuple[int, int]] = []
     per_day = []
     for d in days:
@@ -77,12 +86,13 @@ def week_grid(days: list[DaySchedule]) -> WeekGrid:
         first, last = 8 * 60, 18 * 60
     if last <= first:
         last = min(24 * 60, first + 60)
+    step = ROW_MINUTES if last - first <= MAX_ROWS * ROW_MINUTES else 2 * ROW_MINUTES
 
     def row(minute: int) -> int:
-        return max(1, min(MAX_ROWS, (minute - first) // ROW_MINUTES + 1))
+        return max(1, min(MAX_ROWS, (minute - first) // step + 1))
 
     def row_end(minute: int, start_row: int) -> int:
-        end = -(-(minute - first) // ROW_MINUTES) + 1
+        end = -(-(minute - first) // step) + 1
         return max(start_row + 1, min(MAX_ROWS + 1, end))
 
     hours = []
@@ -100,7 +110,7 @@ def week_grid(days: list[DaySchedule]) -> WeekGrid:
             gd.items.append(GridItem("booking", s, e, rs, row_end(_minutes(e), rs), booking))
         gd.items.sort(key=lambda i: (i.start, i.kind != "open"))
         grid_days.append(gd)
-    return WeekGrid(first, last, hours, grid_days)
+    return WeekGrid(first, last, hours, grid_days, step)
 
 
 def booking_feed(title: str, bookings: list[Booking], public: bool) -> bytes:

@@ -193,7 +193,7 @@ def test_missing_record_request_and_rejection(client, login_as, h_world):
     request_row = db.session.scalar(sa.select(CorrectionRequest))
     assert request_row.record_id is None
     login_as(world.leader)
-    prefix = f"n{request_row.id}-"
+    prefix = f"a{request_row.id}-"  # the decision form's note
     empty = client.post(f"/hours/requests/{request_row.id}/reject", data={prefix + "note": ""})
     assert empty.status_code == 422 and "why the request is rejected" in empty.get_data(as_text=True)
     assert db.session.get(CorrectionRequest, request_row.id).state == "pending"
@@ -327,7 +327,7 @@ def test_every_route_leaves_existing_records_unchanged(app, client, login_as, h_
             "period_end": now.date().isoformat(),
             "count_children": "12",
             f"a{request_row.id}-hours": "5",
-            f"n{request_row.id}-note": "驳回",
+            f"a{request_row.id}-note": "驳回",
             "add-volunteer": str(world.volunteer.id),
             "add-hours": "6",
             "add-reason": "再补",

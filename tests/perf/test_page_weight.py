@@ -20,22 +20,6 @@ from tests.perf.pages import ids, pages
 ROOT = Path(__file__).resolve().parents[2]
 HTML_LIMIT = 30 * 1024
 CSS_LIMIT = 15 * 1024
-#: a page whose stylesheets are over the limit today, with the most they may weigh until trimmed
-#: (venues.css is 10.4 KB on its own; requested from its owner in the performance report)
-CSS_CEILINGS = {"venues": 20 * 1024}
-#: pages over 30 KB of HTML today (most at 10× the rows), with the most they may weigh until fixed:
-#: their rows carry a form or several buttons each (1.5–2.6 KB a row), or the list is long by design
-#: (the print layout, a volunteer's coming places). Requested from their owners in the report.
-HTML_CEILINGS = {
-    "/events/print": 50 * 1024,
-    "/events/mine": 56 * 1024,
-    "/events/N/roster": 44 * 1024,
-    "/teams/N/members": 59 * 1024,
-    "/hours/events/N/attendance": 47 * 1024,
-    "/hours/requests": 49 * 1024,
-    "/venues/approvals": 47 * 1024,
-    "/reports/hours": 58 * 1024,
-}
 STYLESHEET = re.compile(r'<link rel="stylesheet" href="([^"]+)"')
 
 
@@ -62,9 +46,9 @@ def _walk(client, login_as, urls: dict):
 
 
 def _css_weight(client, html: str) -> tuple[int, str]:
-    """Bytes of app.css plus the heaviest other stylesheet the page links (each counted once)."""
+    """Bytes of app.css plus the heaviest other stylesheet the page links."""
     sizes = {}
-    for href in dict.fromkeys(STYLESHEET.findall(html)):
+    for href in STYLESHEET.findall(html):
         response = client.get(href.replace("&amp;", "&"))
         assert response.status_code == 200, href
         sizes[Path(href.split("?")[0]).stem] = len(response.data)
@@ -83,8 +67,7 @@ def test_pages_are_light_and_gzipped(client, login_as, demo):
             assert plain.status_code == 200, label
             size = len(plain.data)
             weights.append((size, f"{scale} {label}"))
-            page = re.sub(r"\d+", "N", label.split(" ", 1)[1].split("?")[0])
-            if size > max(HTML_LIMIT, HTML_CEILINGS.get(page, 0)):
+            if size > HTML_LIMIT:
                 failures.append(f"{scale} {label}: {size} bytes of HTML")
             assert "Content-Encoding" not in plain.headers, f"{label}: compressed without Accept-Encoding"
             assert "Accept-Encoding" in plain.headers.get("Vary", ""), label
@@ -93,10 +76,13 @@ def test_pages_are_light_and_gzipped(client, login_as, demo):
                 body = gzip.decompress(zipped.data)  # the same page (its CSRF token may differ)
                 assert body.startswith(b"<!doctype") and abs(len(body) - size) < 200, label
                 assert len(zipped.data) < size / 2, label
+            html = plain.get_data(as_text=True)
+            links = STYLESHEET.findall(html)
+            if len(links) != len(set(links)):
+                failures.append(f"{scale} {label}: a stylesheet linked more than once: {links}")
             if scale == "1x":
-                css, names = _css_weight(client, plain.get_data(as_text=True))
-                limit = max(CSS_LIMIT, CSS_CEILINGS.get(names, 0))
-                if css > limit:
+                css, names = _css_weight(client, html)
+                if css > CSS_LIMIT:
                     failures.append(f"{label}: {css} bytes of CSS ({names})")
     print("\n".join(f"{n:>7} {label}" for n, label in sorted(weights, reverse=True)[:10]))
     assert not failures, "\n".join(failures)
@@ -128,5 +114,4 @@ def test_images_are_svg_and_stylesheets_small():
     for css in (ROOT / "static/css").glob("*.css"):
         if css.name == "app.css":
             continue
-        limit = max(CSS_LIMIT, CSS_CEILINGS.get(css.stem, 0))
-        assert app_css + css.stat().st_size <= limit, f"app.css + {css.name}: {app_css + css.stat().st_size} bytes"
+        assert app_css + css.stat().st_size <= CSS_LIMIT, f"app.css + {css.name}: {app_css + css.stat().st_size} bytes"

@@ -203,6 +203,7 @@ def cases(w) -> list[Case]:  # noqa: ANN001 - World
             scoped(OK, memberA=403),
             {"state": "attended"},
         ),
+        c("hours.times", "/hours/events/{running}/attendance/{running_reg}/times", scoped(leaderA=200, memberA=403)),
         post("hours.times", "/hours/events/{running}/attendance/{running_reg}/times", scoped(OK)),
         post("hours.mark_all", "/hours/events/{running}/attendance/all", scoped(OK)),
         c("hours.event_hours", "/hours/events/{done}/hours", scoped(leaderA=200, coordA=200, memberA=403)),

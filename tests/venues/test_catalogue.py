@@ -140,10 +140,33 @@ def test_week_calendar(client, homes, make_booking, make_closure):
     # grid rows: first row 08:00, 15-minute rows -> 09:15 is row 6, 10:45 ends before row 12
     assert "cal-booking rs-6 re-12" in html
     assert 'class="cal-item cal-open rs-1 re-17"' in html  # 08:00-12:00
+    assert 'class="cal-week"' in html  # 08:00-22:00: 15-minute rows
     nxt = client.get(f"/venues/{venue.id}/calendar?week={(monday + timedelta(days=7)).isoformat()}", headers=htmx())
     body = nxt.get_data(as_text=True)
     assert "<html" not in body and 'id="calendar"' in body and "周二的读书会" not in body
     assert f"week={monday.isoformat()}" in body  # the previous-week link points back
+
+
+def test_week_calendar_longer_than_16_hours_uses_half_hour_rows(client, city_tree, make_venue):
+    """06:00-23:30 is 18 grid hours: 36 rows of 30 minutes, twice as tall (.cal-long), within calendar.css."""
+    venue = make_venue(org=city_tree["t1"], hours={d: [(time(6), time(23, 30))] for d in range(7)})
+    html = client.get(f"/venues/{venue.id}/calendar").get_data(as_text=True)
+    assert 'class="cal-week cal-long"' in html
+    assert 'class="cal-item cal-open rs-1 re-36"' in html  # 23:30 ends before row 36 (06:00 + 35 × 30 min)
+    assert 'class="cal-fill rs-1 re-37"' in html
+    assert 'class="cal-hour rs-35 re-37"' in html  # 23:00, the last hour label
+
+
+def test_calendar_css_defines_every_row_the_grid_uses():
+    import re
+    from pathlib import Path
+
+    from blueprints.venues.calendar import MAX_ROWS
+
+    css = (Path(__file__).resolve().parents[2] / "static/css/calendar.css").read_text()
+    starts = {int(n) for n in re.findall(r"\.rs-(\d+)\{grid-row:\1\}", css)}
+    ends = {int(n) for n in re.findall(r"\.re-(\d+)\{grid-row-end:\1\}", css)}
+    assert starts == set(range(1, MAX_ROWS + 1)) and ends == set(range(2, MAX_ROWS + 2))
 
 
 def test_week_calendar_any_day_goes_to_its_monday(client, homes):
