@@ -461,15 +461,11 @@ def _badge_oob() -> str:
 
 def _queue_rows(rows: list[Booking], primary: Booking, status: int, reject_form: RejectForm | None = None):
     """htmx answer to a decision: the decided row, the rows it settled (OOB), the badge (OOB), flashes."""
-    context = {"form": EmptyForm(), "now": utcnow(), "clash": {}, **_common()}
+    context = {"now": utcnow(), "clash": {}, **_common()}
     items = queue_items([primary.id, *(other.id for other in rows)])
-    html = render_block(
-        "venues/approvals.html", "row", b=items[primary.id], reject_form=reject_form or RejectForm(), **context
-    )
+    html = render_block("venues/approvals.html", "row", b=items[primary.id], reject_form=reject_form, **context)
     for other in rows:
-        html += render_block(
-            "venues/approvals.html", "row", b=items[other.id], oob=True, reject_form=RejectForm(), **context
-        )
+        html += render_block("venues/approvals.html", "row", b=items[other.id], oob=True, reject_form=None, **context)
     html += _badge_oob()
     html += render_template("_flash_oob.html")
     response = make_response(html, status)
@@ -588,8 +584,7 @@ def approvals():
         page=page,
         venue_id=venue_id,
         by_venue=by_venue,
-        form=EmptyForm(),
-        reject_form=RejectForm(),
+        reject_form=None,  # a rejection sent without a reason brings its form back (_queue_rows)
         now=utcnow(),
         **_common(),
     )
