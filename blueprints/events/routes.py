@@ -22,6 +22,7 @@ from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.pagecache import anonymous_page_cache
+from blueprints.core.paging import last_page, page_arg
 from blueprints.core.timeutil import iso_week_bounds, to_local, utcnow
 from blueprints.core.translate import gettext as _
 from blueprints.orgs.models import Org
@@ -97,19 +98,6 @@ def _labels() -> dict:
     return {"event_states": EVENT_STATE_LABELS, "registration_states": REGISTRATION_STATE_LABELS}
 
 
-def _page_arg(name: str = "page") -> int:
-    """The list page asked for, 1 when absent; anything but a whole number from 1 (six digits at most)
-    is a page that does not exist: 404, never a 500 from a bad OFFSET."""
-    value = request.values.get(name, "")
-    if not value:
-        return 1
-    if not (value.isascii() and value.isdigit()) or len(value) > 6 or int(value) < 1:
-        abort(404)
-    return int(value)
-
-
-def _last_page(count: int, size: int) -> int:
-    return max(1, -(-count // size))
 
 
 def _check_csrf() -> None:
@@ -259,11 +247,11 @@ def week_print():
     """The print layout of the week's list (活动清单), with a QR code to the page. One sheet holds
     PRINT_SHEET events; a longer week prints sheet by sheet (?page=), or one day (?day=) or one
     organisation below (?org=) at a time."""
-    sheet = _page_arg()
+    sheet = page_arg()
     context = _week_context(PRINT_SHEET, (sheet - 1) * PRINT_SHEET, by_day=True)
     org = context["org"]
     total = week_count(org, context["monday"], category_id=context["category_id"], day=context["day"]) if org else 0
-    sheets = _last_page(total, PRINT_SHEET)
+    sheets = last_page(total, PRINT_SHEET)
     if sheet > sheets:
         abort(404)
     week_days = [context["monday"] + timedelta(days=n) for n in range(7)]
@@ -312,7 +300,7 @@ def reset_feed():
 @login_required
 def mine():
     """Coming places (a page of them), waitlist positions, and past events (pages of their own)."""
-    page, coming_page = _page_arg(), _page_arg("coming")
+    page, coming_page = page_arg(), page_arg("coming")
     past = my_past(current_user, PAST_PAGE + 1, (page - 1) * PAST_PAGE)
     confirmed, waitlisted = my_coming(
         current_user, COMING_PAGE + 1, (coming_page - 1) * COMING_PAGE, waitlist_limit=WAITLIST_SHOWN + 1
@@ -630,9 +618,9 @@ def _roster_page(event: Event, status: int = 200, block: str | None = None, capa
     which = request.values.get("list", "confirmed")
     if which not in ("confirmed", "waitlisted", "cancelled"):
         which = "confirmed"
-    page = _page_arg()
+    page = page_arg()
     counts = roster_counts(event)
-    last = _last_page(counts[which], ROSTER_PAGE)
+    last = last_page(counts[which], ROSTER_PAGE)
     if page > last:
         if request.method == "GET":
             abort(404)

@@ -21,6 +21,7 @@ from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import flash_only, is_htmx, render_page
+from blueprints.core.paging import page_arg
 from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.core.translate import gettext as _
 from blueprints.core.translate import translated
@@ -174,16 +175,6 @@ def _fragment(block: str, target: str | None = None) -> str | None:
 def _page() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
 
-
-def _page_arg() -> int:
-    """The list page asked for, 1 when absent; anything but a whole number from 1 (six digits at most)
-    is a page that does not exist: 404, never a 500 from a bad OFFSET."""
-    value = request.args.get("page", "")
-    if not value:
-        return 1
-    if not (value.isascii() and value.isdigit()) or len(value) > 6 or int(value) < 1:
-        abort(404)
-    return int(value)
 
 
 # --- the leader's check-in screen ---------------------------------------------------------------
@@ -395,7 +386,7 @@ def _times_form(registration: Registration, formdata=None) -> TimesForm:
 def attendance(event_id: int):
     """The roster: attended / no-show, check-in and check-out times."""
     event = _managed_event(event_id)
-    context = _roster_context(event, _page_arg())
+    context = _roster_context(event, page_arg())
     if context["page"] > 1 and not context["rows"]:
         abort(404)
     return render_page("hours/attendance.html", _fragment("roster", "roster"), **context)
@@ -658,7 +649,7 @@ def request_new():
 def requests():
     """Pending correction requests on the events the user manages, oldest first, a page at a time."""
     require(current_user.is_admin or bool(led_team_ids(current_user)) or _is_coordinator())
-    page = _page_arg()
+    page = page_arg()
     rows = pending_requests_for(current_user, limit=REQUESTS_PAGE + 1, offset=(page - 1) * REQUESTS_PAGE)
     if page > 1 and not rows:
         abort(404)

@@ -12,6 +12,7 @@ from blueprints.core.authz import require
 from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
 from blueprints.core.htmx import is_htmx, render_page
+from blueprints.core.paging import page_arg
 from blueprints.core.translate import gettext as _
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import can_coordinate, is_coordinator, org_trail, search_orgs, subtree_clause
@@ -276,19 +277,9 @@ def leave(team_id: int):
     return redirect(url_for("teams.show", team_id=team.id), 303)
 
 
-def _page_arg(name: str = "page") -> int:
-    """The list page asked for, 1 when absent; anything but a whole number from 1 (six digits at most)
-    is a page that does not exist: 404, never a 500 from a bad OFFSET."""
-    value = request.args.get(name, "")
-    if not value:
-        return 1
-    if not (value.isascii() and value.isdigit()) or len(value) > 6 or int(value) < 1:
-        abort(404)
-    return int(value)
-
 
 def _roster_context(team: Team, leader_form: LeaderForm | None = None) -> dict:
-    page, requests_page = _page_arg(), _page_arg("rpage")
+    page, requests_page = page_arg(), page_arg("rpage")
     members = list(
         db.session.scalars(
             sa.select(Membership)
