@@ -215,3 +215,51 @@ def test_fast_html_params_renders_what_wtforms_renders():
         assert ours == theirs and isinstance(ours, Markup)
 
     same()
+
+
+_TRY_LOCK = """
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    print("free")
+except BlockingIOError:
+    print("held")
+"""
+
+
+def test_sqlite_writers_take_turns_through_the_writers_lock(app, backend, city_tree):
+    """On SQLite a writing transaction holds "<file>-writers" (another process waiting on it wakes as soon
+    as the transaction ends, instead of SQLite's sleeping retries); a read does not; the commit frees it."""
+    import subprocess
+    import sys
+
+    import sqlalchemy as sa
+
+    from blueprints.core.db import write_intent
+    from blueprints.core.extensions import db
+    from blueprints.orgs.models import Org
+
+    if backend != "sqlite":
+        pytest.skip("SQLite only")
+    db.session.commit()
+    path = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).database + "-writers"
+
+    def seen_from_another_process() -> str:
+        run = subprocess.run([sys.executable, "-c", _TRY_LOCK, path], capture_output=True, text=True, timeout=30)
+        return run.stdout.strip()
+
+    db.session.scalar(sa.select(sa.func.count()).select_from(Org))  # a read transaction
+    assert seen_from_another_process() == "free"
+    db.session.rollback()
+    with write_intent():
+        db.session.get(Org, city_tree["city"].id).name = "宜宾"
+        db.session.flush()
+        assert seen_from_another_process() == "held"
+        db.session.commit()
+    assert seen_from_another_process() == "free"
+    with write_intent():
+        db.session.get(Org, city_tree["city"].id).name = "宜宾市"
+        db.session.flush()
+        db.session.rollback()
+    assert seen_from_another_process() == "free"
