@@ -170,6 +170,28 @@ def _chain_statement():
     return stmt
 
 
+@functools.cache
+def _chain_aliases() -> tuple:
+    return tuple(sa.orm.aliased(Org, name=f"chain_{level}") for level in range(CHAIN_LEVELS))
+
+
+def with_org_chain(stmt: sa.Select, org_id) -> sa.Select:  # noqa: ANN001 - an int or a column
+    """`stmt` outer-joined with the org `org_id` and the orgs above it: CHAIN_LEVELS more entities at the
+    end of each row (None where the tree is shallower). For a page that runs a statement anyway: hand
+    the row's orgs to keep_org_chain, and load_with_ancestors / effective_settings need no statement."""
+    levels = _chain_aliases()
+    stmt = stmt.add_columns(*levels).outerjoin(levels[0], levels[0].id == org_id)
+    for child, parent in zip(levels, levels[1:], strict=False):
+        stmt = stmt.outerjoin(parent, parent.id == child.parent_id)
+    return stmt
+
+
+def keep_org_chain(orgs) -> None:  # noqa: ANN001
+    """Keep orgs read by with_org_chain for the request (the session's identity map holds them weakly)."""
+    if has_request_context():
+        g.setdefault("_org_chains", []).append([o for o in orgs if o is not None])
+
+
 def load_with_ancestors(org_id: int | None) -> Org | None:
     """The org with this id, loaded together with every org above it in ONE statement (so that
     effective_settings needs none); None when there is no such org."""
