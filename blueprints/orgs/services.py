@@ -36,12 +36,18 @@ def coordinator_paths(user) -> list[str]:
     if user.id not in cache and fact_says_none(user, "coordinates"):
         cache[user.id] = []  # the layout's facts (read anyway, once per request) say: no grant
     if user.id not in cache:
-        rows = db.session.execute(
-            sa.select(Org.path)
-            .join(CoordinatorGrant, CoordinatorGrant.org_id == Org.id)
-            .where(CoordinatorGrant.user_id == user.id)
-        ).scalars()
-        cache[user.id] = sorted(set(rows))
+        # the granted orgs themselves (not only their paths), by name: scope_roots then needs no statement
+        orgs = list(
+            db.session.scalars(
+                sa.select(Org)
+                .join(CoordinatorGrant, CoordinatorGrant.org_id == Org.id)
+                .where(CoordinatorGrant.user_id == user.id)
+                .order_by(Org.name, Org.id)
+            )
+        )
+        cache[user.id] = sorted({org.path for org in orgs})
+        if has_request_context():
+            g.setdefault("_coord_orgs", {})[user.id] = orgs
     return cache[user.id]
 
 
@@ -117,6 +123,10 @@ def scope_roots(user) -> list[Org]:
     tops = [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]
     if not tops:
         return []
+    # the orgs coordinator_paths read with the paths, unless a commit has expired them since
+    granted = g.get("_coord_orgs", {}).get(user.id, []) if has_request_context() else []
+    if granted and not any(sa.inspect(org).expired_attributes for org in granted):
+        return [org for org in dict.fromkeys(granted) if org.path in tops]
     return list(db.session.scalars(sa.select(Org).where(Org.path.in_(tops)).order_by(Org.name)))
 
 
