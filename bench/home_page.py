@@ -6,13 +6,17 @@
 Through the Flask test client in this process with the production config (no TESTING), against the
 city database bench/seed_bench.py builds. Each role is signed in on its own client; after three
 warm-up views per role, the roles take turns for N rounds (so that a load spike on a shared machine
-hits them all alike). Prints per role the statements of one view and the median and 25th percentile
-of the N views. Target: at most 8 statements and about 10 ms for every role.
+hits them all alike). Prints per role the statements of one view, the median and 25th percentile of
+the N views' wall time, and the median CPU time of this process (Python, and SQLite's work) per view;
+on a PostgreSQL server of this machine also the server's CPU time per view (its backend's
+/proc/PID/stat). CPU time leaves out the waiting for a CPU that a loaded machine adds to wall time.
+Target: at most 8 statements and about 10 ms for every role.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -73,21 +77,43 @@ def main(argv: list[str] | None = None) -> int:
         sa.event.remove(engine, "before_cursor_execute", before)
         statements[role] = len(log)
 
+    backend = None
+    if engine.dialect.name == "postgresql":
+        with app.app_context():  # one client at a time: the pool hands every request the same connection
+            backend = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar()
+            db.session.rollback()
     times: dict[str, list[float]] = {role: [] for role in clients}
+    cpu: dict[str, list[float]] = {role: [] for role in clients}
+    server: dict[str, float] = dict.fromkeys(clients, 0.0)
     for _ in range(args.n):
         for role, client in clients.items():
-            started = time.perf_counter()
+            server_before = _server_cpu_ms(backend)
+            started, started_cpu = time.perf_counter(), time.process_time()
             client.get("/", headers=headers)
             times[role].append((time.perf_counter() - started) * 1000)
+            cpu[role].append((time.process_time() - started_cpu) * 1000)
+            server[role] += _server_cpu_ms(backend) - server_before
 
     print(f"{url.split('@')[-1]}: / by role, {args.n} views each")
     for role, values in times.items():
         values.sort()
-        print(
+        line = (
             f"  {role:10} {statements[role]:2} statements  median {statistics.median(values):6.1f} ms"
-            f"  p25 {values[len(values) // 4]:6.1f} ms"
+            f"  p25 {values[len(values) // 4]:6.1f} ms  CPU {statistics.median(cpu[role]):5.1f} ms"
         )
+        if backend is not None and os.path.exists(f"/proc/{backend}/stat"):
+            line += f" + server {server[role] / args.n:5.1f} ms"
+        print(line)
     return 0
+
+
+def _server_cpu_ms(pid: int | None) -> float:
+    """User + system CPU time of a PostgreSQL backend running on this machine (0 when not readable)."""
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":
