@@ -35,9 +35,9 @@ def _category_label(category) -> str:  # noqa: ANN001
 
 
 def _volunteer_panel(user) -> dict | None:  # noqa: ANN001
-    from .queries import my_upcoming
+    from .queries import home_events
 
-    rows = my_upcoming(user, limit=6)
+    rows = home_events(user).mine  # one statement for both events panels
     return {
         "confirmed": [(e, r) for e, r in rows if r.state == "confirmed"],
         "waitlisted": [(e, r) for e, r in rows if r.state == "waitlisted"],
@@ -45,13 +45,12 @@ def _volunteer_panel(user) -> dict | None:  # noqa: ANN001
 
 
 def _leader_panel(user) -> dict | None:  # noqa: ANN001
-    from blueprints.teams.services import led_team_ids
+    from .queries import home_events
 
-    from .queries import led_upcoming
-
-    if not led_team_ids(user):
+    home = home_events(user)
+    if not home.led_team_ids:
         return None
-    return {"events": led_upcoming(user)}
+    return {"events": home.led}
 
 
 def _team_slot(team, can_manage: bool = False) -> dict:  # noqa: ANN001

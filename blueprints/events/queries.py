@@ -5,17 +5,20 @@ Each list is one query with its relations loaded eagerly (no N+1), and paginated
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 from sqlalchemy.orm import joinedload
 
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_to_utc, local_today, to_local, utcnow
 from blueprints.orgs.models import Org
 from blueprints.orgs.services import scope_clause, subtree_clause
-from blueprints.teams.models import Team
-from blueprints.teams.services import led_team_ids
+from blueprints.teams.models import Membership, Team
+from blueprints.teams.services import led_team_ids, led_team_ids_column, remember_led_team_ids
 
 from .models import Event, Registration
 
@@ -201,21 +204,91 @@ def my_past(user, limit: int, offset: int) -> list[tuple[Event, Registration]]:
     )
 
 
-def led_upcoming(user, limit: int = 8) -> list[Event]:
-    """Upcoming events (drafts included) of the teams the user leads."""
-    ids = led_team_ids(user)
-    if not ids:
-        return []
-    now = utcnow()
-    return list(
-        db.session.scalars(
-            sa.select(Event)
-            .where(Event.team_id.in_(ids), Event.state.in_(("draft", "published")), Event.ends_at > now)
-            .options(*event_options())
-            .order_by(Event.starts_at, Event.id)
-            .limit(limit)
+#: the home page lists this many of the user's next places, and of their teams' coming events
+HOME_MINE, HOME_LED = 6, 8
+
+
+@dataclass
+class HomeEvents:
+    """What the home page's two events panels show (see home_events)."""
+
+    mine: list[tuple[Event, Registration]]  # the user's next places (as my_upcoming), soonest first
+    led: list[Event]  # coming events (drafts included) of the teams the user leads, soonest first
+    led_team_ids: list[int]
+
+
+@functools.cache
+def _home_events_statement():
+    """Both lists and the led teams' ids as ONE statement, built once per process (building it costs
+    more than running it): the user's id and "now" are parameters.
+
+    A one-row head (the led teams' ids, so the leader panel knows to show itself even with no coming
+    event) outer-joined with the union of the two short lists' event ids, then each event with its
+    place and the user's registration for it.
+    """
+    from blueprints.venues.models import Booking
+
+    user_id = sa.bindparam("home_user_id", type_=sa.Integer)
+    now = sa.bindparam("home_now", type_=Event.starts_at.type)
+    places = ("confirmed", "waitlisted")
+    mine = (
+        sa.select(Event.id.label("event_id"), sa.literal("mine").label("list"))
+        .join(Registration, Registration.event_id == Event.id)
+        .where(
+            Registration.user_id == user_id,
+            Registration.state.in_(places),
+            Event.state == "published",
+            Event.ends_at > now,
         )
+        .order_by(Event.starts_at, Event.id)
+        .limit(HOME_MINE)
     )
+    led_teams = sa.select(Membership.team_id).where(
+        Membership.user_id == user_id, Membership.role == "leader", Membership.state == "active"
+    )
+    led = (
+        sa.select(Event.id.label("event_id"), sa.literal("led").label("list"))
+        .where(Event.team_id.in_(led_teams), Event.state.in_(("draft", "published")), Event.ends_at > now)
+        .order_by(Event.starts_at, Event.id)
+        .limit(HOME_LED)
+    )
+    picks = sa.union_all(mine.subquery().select(), led.subquery().select()).subquery("picks")
+    head = sa.select(led_team_ids_column(user_id).label("led_teams")).subquery("head")
+    return (
+        sa.select(head.c.led_teams, picks.c.list, Event, Registration)
+        .select_from(head)
+        .outerjoin(picks, sa.true())
+        .outerjoin(Event, Event.id == picks.c.event_id)
+        .outerjoin(
+            Registration,
+            sa.and_(
+                Registration.event_id == Event.id,
+                Registration.user_id == user_id,
+                Registration.state.in_(places),
+            ),
+        )
+        # the panels show each event's place (a youth home, else the address), not its team or category:
+        # two joins fewer to plan (PostgreSQL plans a statement of many joins for milliseconds)
+        .options(joinedload(Event.booking).joinedload(Booking.venue))
+        .order_by(Event.starts_at, Event.id)
+    )
+
+
+def home_events(user) -> HomeEvents:
+    """The home page's events panels in one statement (cached for the request): the user's next
+    places, and the coming events of the teams they lead. The led teams' ids come along, so
+    led_team_ids needs no statement for the rest of the request."""
+    cache = g.setdefault("_home_events", {}) if has_request_context() else {}
+    if user.id not in cache:
+        rows = db.session.execute(_home_events_statement(), {"home_user_id": user.id, "home_now": utcnow()}).all()
+        home = HomeEvents(mine=[], led=[], led_team_ids=remember_led_team_ids(user, rows[0].led_teams))
+        for _teams, which, event, registration in rows:
+            if which == "mine":
+                home.mine.append((event, registration))
+            elif which == "led":
+                home.led.append(event)
+        cache[user.id] = home
+    return cache[user.id]
 
 
 def team_upcoming(team: Team, include_drafts: bool, limit: int = 10) -> list[Event]:

@@ -20,6 +20,7 @@ Services flush; the view (or CLI) commits once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from dataclasses import dataclass, field
@@ -520,24 +521,32 @@ def rating_open_for(event: Event, registration, user, now: datetime | None = Non
     return event.id in my_recorded_events(user)
 
 
-def rateable_events(user, limit: int = 5, now: datetime | None = None) -> list[Event]:
-    """Completed events `user` attended, still open for rating and not rated yet, latest first."""
-    now = now or utcnow()
-    attended = sa.select(Registration.event_id).where(Registration.user_id == user.id, Registration.state == "attended")
-    recorded = sa.select(ServiceRecord.event_id).where(ServiceRecord.volunteer_id == user.id, is_effective_clause())
-    rated = sa.exists().where(Feedback.event_id == Event.id, Feedback.user_id == user.id)
-    stmt = (
+@functools.cache
+def _rateable_statement(limit: int):
+    """Built once per process (the home page shows it on every view); the user and the window are parameters."""
+    user_id = sa.bindparam("rate_user", type_=sa.Integer)
+    attended = sa.select(Registration.event_id).where(Registration.user_id == user_id, Registration.state == "attended")
+    recorded = sa.select(ServiceRecord.event_id).where(ServiceRecord.volunteer_id == user_id, is_effective_clause())
+    rated = sa.exists().where(Feedback.event_id == Event.id, Feedback.user_id == user_id)
+    return (
         sa.select(Event)
         .where(
-            sa.or_(Event.id.in_(attended), Event.id.in_(recorded)),
+            # one IN over the union, not two INs joined by OR: PostgreSQL planned the OR as a
+            # sequential scan of every event (10-40 ms at city scale), the union as a few key reads
+            Event.id.in_(sa.union(attended, recorded)),
             Event.state == "completed",
-            Event.ends_at >= now - timedelta(days=window_days()),
+            Event.ends_at >= sa.bindparam("rate_since", type_=Event.ends_at.type),
             ~rated,
         )
         .order_by(Event.ends_at.desc(), Event.id.desc())
         .limit(limit)
     )
-    return list(db.session.scalars(stmt))
+
+
+def rateable_events(user, limit: int = 5, now: datetime | None = None) -> list[Event]:
+    """Completed events `user` attended, still open for rating and not rated yet, latest first."""
+    since = (now or utcnow()) - timedelta(days=window_days())
+    return list(db.session.scalars(_rateable_statement(limit), {"rate_user": user.id, "rate_since": since}))
 
 
 # --- invitations ------------------------------------------------------------------------------

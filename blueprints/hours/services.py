@@ -771,19 +771,6 @@ def pending_requests_for(user, limit: int = 50, offset: int = 0) -> list[Correct
     )
 
 
-def pending_request_count(user) -> int:
-    return (
-        db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(CorrectionRequest)
-            .join(Event, Event.id == CorrectionRequest.event_id)
-            .join(Org, Org.id == Event.org_id)
-            .where(CorrectionRequest.state == "pending", managed_events_clause(user))
-        )
-        or 0
-    )
-
-
 # --- beneficiaries ----------------------------------------------------------------------------
 
 
@@ -854,33 +841,39 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     return local_day_bounds(date(year, 1, 1))[0], local_day_bounds(date(year, 12, 31))[1]
 
 
+def volunteer_totals_select(user_id, start, end) -> sa.Select:  # noqa: ANN001 - values or bind parameters
+    """The one-row SELECT behind volunteer_totals: minutes served in [start, end), lifetime minutes and
+    records (the home page reads it with more, in a statement built once per process)."""
+    in_year = sa.and_(ServiceRecord.served_at >= start, ServiceRecord.served_at < end)
+    return sa.select(
+        sa.func.coalesce(sa.func.sum(sa.case((in_year, ServiceRecord.minutes), else_=0)), 0).label("year"),
+        sa.func.coalesce(sa.func.sum(ServiceRecord.minutes), 0).label("lifetime"),
+        sa.func.count(ServiceRecord.id).label("records"),
+    ).where(ServiceRecord.volunteer_id == user_id, is_effective_clause())
+
+
 @functools.cache
 def _totals_statement():
-    """This year's and lifetime minutes and the count of effective records of one volunteer (built once
-    per process: building and caching the statement's key cost more than running it)."""
-    served = ServiceRecord.served_at
-    in_year = sa.and_(served >= sa.bindparam("year_start"), served < sa.bindparam("year_end"))
-    return sa.select(
-        sa.func.coalesce(sa.func.sum(sa.case((in_year, ServiceRecord.minutes), else_=0)), 0),
-        sa.func.coalesce(sa.func.sum(ServiceRecord.minutes), 0),
-        sa.func.count(ServiceRecord.id),
-    ).where(ServiceRecord.volunteer_id == sa.bindparam("volunteer_id"), is_effective_clause())
+    """volunteer_totals_select with bound parameters, built once per process (building a statement and
+    its cache key cost more than running it)."""
+    return volunteer_totals_select(
+        sa.bindparam("volunteer_id"), sa.bindparam("year_start"), sa.bindparam("year_end")
+    )
 
 
 def volunteer_totals(user, year: int | None = None) -> dict[str, int]:
     """This year's and lifetime minutes of effective records, in one query."""
-    year = year or local_today().year
-    start, end = year_bounds(year)
+    start, end = year_bounds(year or local_today().year)
     row = db.session.execute(
         _totals_statement(), {"volunteer_id": user.id, "year_start": start, "year_end": end}
     ).one()
     return {"year": int(row[0]), "lifetime": int(row[1]), "records": int(row[2])}
 
 
-def hours_overview(user) -> dict:
-    """What the "my hours" page and the home panel show."""
+def hours_overview(user, totals: dict[str, int] | None = None) -> dict:
+    """What the "my hours" page and the home panel show (`totals`: volunteer_totals, if read already)."""
     settings = org_settings_for(user.home_org_id)
-    totals = volunteer_totals(user)
+    totals = totals if totals is not None else volunteer_totals(user)
     target_minutes = settings.annual_target_hours * 60
     next_threshold = next((t for t in settings.star_thresholds if totals["lifetime"] < t * 60), None)
     return {

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import g, url_for
+from flask import g, has_request_context, url_for
 from flask_login import current_user
 from werkzeug.routing import BuildError
 
 from blueprints.core.extensions import db
-from blueprints.core.timeutil import utcnow
+from blueprints.core.timeutil import local_today, utcnow
 from blueprints.events.models import Event
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import is_coordinator
+from blueprints.orgs.services import CHAIN_LEVELS, coordinator_paths, is_coordinator, keep_org_chain, with_org_chain
 
 from .forms import BENEFICIARY_LABELS, CodeForm
 from .messages import attendance_closed_text
+from .models import CorrectionRequest
 from .services import (
     RUNNING_STATES,
     attendance_window,
@@ -24,9 +27,9 @@ from .services import (
     event_summary,
     hours_overview,
     led_team_ids,
-    managed_events_clause,
     minutes_by_event,
-    pending_request_count,
+    volunteer_totals_select,
+    year_bounds,
 )
 
 #: ended events still waiting for the leader to confirm hours are listed this long
@@ -94,32 +97,127 @@ def past_row_slot(event: Event, registration=None, **_values) -> dict | None:
     return {"minutes": minutes, "can_request": can_request}
 
 
+@dataclass
+class HomeHours:
+    """What the home page's two hours panels show (see home_hours)."""
+
+    totals: dict[str, int]  # volunteer_totals
+    requests: int  # pending correction requests of the events the user looks after
+    waiting: list[Event]  # ended events they look after whose hours are not confirmed yet
+
+
+def looks_after_events(user) -> bool:  # noqa: ANN001
+    """Leaders, coordinators and admins: the people the leader panel is for (no statement)."""
+    return bool(user.is_admin or led_team_ids(user) or is_coordinator(user))
+
+
+def _managed_clause(admin: bool, teams: bool, paths: int):
+    """managed_events_clause with the led teams' ids and the coordinator's paths as parameters."""
+    if admin:
+        return sa.true()
+    clauses = [
+        Org.path.startswith(sa.bindparam(f"hh_path_{i}", type_=sa.String), autoescape=False) for i in range(paths)
+    ]
+    if teams:
+        clauses.append(Event.team_id.in_(sa.bindparam("hh_teams", expanding=True)))
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
+@functools.lru_cache(maxsize=64)
+def _home_hours_statement(looks_after: bool, admin: bool, teams: bool, paths: int, has_home: bool):
+    """Both hours panels as ONE statement, built once per process and shape (building it costs more
+    than running it): the user, the year, "now", the led teams, the coordinator's paths and the home
+    org are parameters.
+
+    A one-row head (the user's minutes this year and in all) joined with their home org and the orgs
+    above it (the target and the star thresholds: hours_overview then reads none), and for someone
+    who looks after events the number of pending correction requests and the ended events still
+    waiting for their hours (outer-joined: a row each, or one row when there is none).
+    """
+    moment = Event.ends_at.type
+    head = volunteer_totals_select(
+        sa.bindparam("hh_user", type_=sa.Integer),
+        sa.bindparam("hh_year_start", type_=moment),
+        sa.bindparam("hh_year_end", type_=moment),
+    ).subquery("totals")
+    stmt = sa.select(head.c.year, head.c.lifetime, head.c.records).select_from(head)
+    if looks_after:
+        managed = _managed_clause(admin, teams, paths)
+        pending = (
+            sa.select(sa.func.count().label("requests"))
+            .select_from(CorrectionRequest)
+            .join(Event, Event.id == CorrectionRequest.event_id)
+            .join(Org, Org.id == Event.org_id)
+            # the state as a literal: SQLite uses the partial index of pending requests only so
+            .where(CorrectionRequest.state == sa.literal_column("'pending'"), managed)
+            .subquery("pending")
+        )
+        waiting = (
+            sa.select(Event)
+            .join(Org, Org.id == Event.org_id)
+            .where(
+                managed,
+                Event.state.in_(RUNNING_STATES),
+                Event.hours_confirmed_at.is_(None),  # the partial index ix_events_hours_unconfirmed
+                Event.ends_at <= sa.bindparam("hh_now", type_=moment),
+                Event.ends_at >= sa.bindparam("hh_since", type_=moment),
+            )
+            .order_by(Event.ends_at.desc())
+            .limit(5)
+            .subquery("waiting")
+        )
+        waiting_event = sa.orm.aliased(Event, waiting, name="waiting_event")
+        stmt = (
+            stmt.add_columns(pending.c.requests, waiting_event)
+            .join(pending, sa.true())
+            .outerjoin(waiting, sa.true())
+            .order_by(waiting.c.ends_at.desc())
+        )
+    if has_home:
+        stmt = with_org_chain(stmt, sa.bindparam("hh_home_org", type_=sa.Integer))
+    return stmt
+
+
+def home_hours(user) -> HomeHours:  # noqa: ANN001
+    """Both hours panels of the home page from one statement (cached for the request)."""
+    cache = g.setdefault("_home_hours", {}) if has_request_context() else {}
+    if user.id in cache:
+        return cache[user.id]
+    looks_after, has_home = looks_after_events(user), user.home_org_id is not None
+    admin = bool(user.is_admin)
+    # both known without a statement of their own by now (the events panel read the teams; the
+    # coordinator's paths are read once for the page)
+    teams = led_team_ids(user) if looks_after and not admin else []
+    paths = coordinator_paths(user) if looks_after and not admin else []
+    year_start, year_end = year_bounds(local_today().year)
+    params = {"hh_user": user.id, "hh_year_start": year_start, "hh_year_end": year_end, "hh_home_org": user.home_org_id}
+    if looks_after:
+        now = utcnow()
+        params.update(hh_now=now, hh_since=now - timedelta(days=CONFIRM_REMINDER_DAYS), hh_teams=teams)
+        params.update({f"hh_path_{i}": path for i, path in enumerate(paths)})
+    statement = _home_hours_statement(looks_after, admin, bool(teams), len(paths), has_home)
+    rows = db.session.execute(statement, params).all()
+    first = rows[0]
+    if has_home:
+        keep_org_chain(first[-CHAIN_LEVELS:])
+    cache[user.id] = HomeHours(
+        totals={"year": int(first.year), "lifetime": int(first.lifetime), "records": int(first.records)},
+        requests=int(first.requests) if looks_after else 0,
+        waiting=[row.waiting_event for row in rows if row.waiting_event is not None] if looks_after else [],
+    )
+    return cache[user.id]
+
+
 def home_hours_panel(user) -> dict | None:
     """Every signed-in volunteer: this year's hours against the org's target."""
-    return {"overview": hours_overview(user)}
+    return {"overview": hours_overview(user, totals=home_hours(user).totals)}
 
 
 def home_leader_panel(user) -> dict | None:
     """Leaders and coordinators: events waiting for hours, and pending correction requests."""
-    if not (user.is_admin or led_team_ids(user) or is_coordinator(user)):
+    if not looks_after_events(user):
         return None
-    now = utcnow()
-    waiting = list(
-        db.session.scalars(
-            sa.select(Event)
-            .join(Org, Org.id == Event.org_id)
-            .where(
-                managed_events_clause(user),
-                Event.state.in_(RUNNING_STATES),
-                Event.hours_confirmed_at.is_(None),
-                Event.ends_at <= now,
-                Event.ends_at >= now - timedelta(days=CONFIRM_REMINDER_DAYS),
-            )
-            .order_by(Event.ends_at.desc())
-            .limit(5)
-        )
-    )
-    requests = pending_request_count(user)
-    if not waiting and not requests:
+    home = home_hours(user)
+    if not home.waiting and not home.requests:
         return None
-    return {"waiting": waiting, "requests": requests}
+    return {"waiting": home.waiting, "requests": home.requests}

@@ -36,12 +36,18 @@ def coordinator_paths(user) -> list[str]:
     if user.id not in cache and fact_says_none(user, "coordinates"):
         cache[user.id] = []  # the layout's facts (read anyway, once per request) say: no grant
     if user.id not in cache:
-        rows = db.session.execute(
-            sa.select(Org.path)
-            .join(CoordinatorGrant, CoordinatorGrant.org_id == Org.id)
-            .where(CoordinatorGrant.user_id == user.id)
-        ).scalars()
-        cache[user.id] = sorted(set(rows))
+        # the granted orgs themselves (not only their paths), by name: scope_roots then needs no statement
+        orgs = list(
+            db.session.scalars(
+                sa.select(Org)
+                .join(CoordinatorGrant, CoordinatorGrant.org_id == Org.id)
+                .where(CoordinatorGrant.user_id == user.id)
+                .order_by(Org.name, Org.id)
+            )
+        )
+        cache[user.id] = sorted({org.path for org in orgs})
+        if has_request_context():
+            g.setdefault("_coord_orgs", {})[user.id] = orgs
     return cache[user.id]
 
 
@@ -117,6 +123,10 @@ def scope_roots(user) -> list[Org]:
     tops = [p for p in paths if not any(p != q and p.startswith(q) for q in paths)]
     if not tops:
         return []
+    # the orgs coordinator_paths read with the paths, unless a commit has expired them since
+    granted = g.get("_coord_orgs", {}).get(user.id, []) if has_request_context() else []
+    if granted and not any(sa.inspect(org).expired_attributes for org in granted):
+        return [org for org in dict.fromkeys(granted) if org.path in tops]
     return list(db.session.scalars(sa.select(Org).where(Org.path.in_(tops)).order_by(Org.name)))
 
 
@@ -168,6 +178,28 @@ def _chain_statement():
     for child, parent in zip(levels, levels[1:], strict=False):
         stmt = stmt.outerjoin(parent, parent.id == child.parent_id)
     return stmt
+
+
+@functools.cache
+def _chain_aliases() -> tuple:
+    return tuple(sa.orm.aliased(Org, name=f"chain_{level}") for level in range(CHAIN_LEVELS))
+
+
+def with_org_chain(stmt: sa.Select, org_id) -> sa.Select:  # noqa: ANN001 - an int or a column
+    """`stmt` outer-joined with the org `org_id` and the orgs above it: CHAIN_LEVELS more entities at the
+    end of each row (None where the tree is shallower). For a page that runs a statement anyway: hand
+    the row's orgs to keep_org_chain, and load_with_ancestors / effective_settings need no statement."""
+    levels = _chain_aliases()
+    stmt = stmt.add_columns(*levels).outerjoin(levels[0], levels[0].id == org_id)
+    for child, parent in zip(levels, levels[1:], strict=False):
+        stmt = stmt.outerjoin(parent, parent.id == child.parent_id)
+    return stmt
+
+
+def keep_org_chain(orgs) -> None:  # noqa: ANN001
+    """Keep orgs read by with_org_chain for the request (the session's identity map holds them weakly)."""
+    if has_request_context():
+        g.setdefault("_org_chains", []).append([o for o in orgs if o is not None])
 
 
 def load_with_ancestors(org_id: int | None) -> Org | None:

@@ -58,6 +58,25 @@ def led_team_ids(user) -> list[int]:
     return cache[user.id]
 
 
+def led_team_ids_column(user_id):  # noqa: ANN001 - an int or a bind parameter
+    """The ids of the teams the user leads as one comma-separated string (a scalar subquery), for a
+    statement that runs anyway and can read them on the side: pass the value to remember_led_team_ids,
+    and led_team_ids needs no statement of its own for the rest of the request."""
+    return (
+        sa.select(sa.func.aggregate_strings(sa.cast(Membership.team_id, sa.String), ","))
+        .where(Membership.user_id == user_id, Membership.role == "leader", Membership.state == "active")
+        .scalar_subquery()
+    )
+
+
+def remember_led_team_ids(user, value: str | None) -> list[int]:
+    """Keep what led_team_ids_column read as led_team_ids(user) for the request; returns the ids."""
+    ids = sorted(int(part) for part in (value or "").split(",") if part)
+    if has_request_context() and _authenticated(user):
+        g.setdefault("_led_teams", {})[user.id] = ids
+    return ids
+
+
 def forget_cached_roles() -> None:
     """Drop the per-request role caches (after a grant or a join in the same request), and the layout's
     facts about users, which count them."""

@@ -23,14 +23,14 @@ NOTIFICATION_KINDS = {
 def _home_panel(user):
     from blueprints.core.registry import user_fact
 
-    from .services import is_approver, pending_queue
+    from .services import home_queue, is_approver
 
     if not is_approver(user):
         return None
     total = user_fact(user, "approvals")
     if not total and not user_fact(user, "manages_venues"):
         return None
-    return {"rows": pending_queue(user, limit=5) if total else [], "total": total}
+    return {"rows": home_queue(user, limit=5) if total else [], "total": total}
 
 
 def init_app(app: Flask) -> None:

@@ -180,6 +180,14 @@ class Booking(db.Model):
             sqlite_where=sa.text("state = 'pending'"),
             postgresql_where=sa.text("state = 'pending'"),
         ),
+        # the soonest pending requests of many homes (a city's or an admin's queue on the home page): read
+        # in order up to the first few, where sorting every pending request took milliseconds on PostgreSQL
+        sa.Index(
+            "ix_bookings_pending_starts",
+            "starts_at",
+            sqlite_where=sa.text("state = 'pending'"),
+            postgresql_where=sa.text("state = 'pending'"),
+        ),
     )
 
     @property

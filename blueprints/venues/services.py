@@ -192,6 +192,50 @@ def pending_count(user) -> int:
     return db.session.scalar(stmt) or 0
 
 
+@functools.lru_cache(maxsize=64)
+def _home_queue_statement(admin: bool, paths: int, limit: int):
+    """decidable_clause's rule as a statement built once per process and shape (building it costs more
+    than running it): the user, "now" and the coordinator's paths are parameters; the homes the user
+    manages are read by the statement itself.
+
+    The ids first, from a partial index of pending requests alone (the state as a literal: a bound
+    parameter hides the index from SQLite), then only those rows with their home and requester:
+    sorting every pending request of a city with its joins took 20-50 ms, this about 1 ms.
+    """
+    ids = (
+        sa.select(Booking.id)
+        .join(Venue, Venue.id == Booking.venue_id)
+        .join(Org, Org.id == Venue.org_id)
+        .where(
+            Booking.state == sa.literal_column("'pending'"),
+            Booking.starts_at > sa.bindparam("queue_now", type_=Booking.starts_at.type),
+        )
+    )
+    if not admin:
+        managed = sa.select(VenueManager.venue_id).where(
+            VenueManager.user_id == sa.bindparam("queue_user", type_=sa.Integer)
+        )
+        scope = [
+            Org.path.startswith(sa.bindparam(f"queue_path_{i}", type_=sa.String), autoescape=False)
+            for i in range(paths)
+        ]
+        ids = ids.where(sa.or_(Booking.venue_id.in_(managed), *scope))
+    ids = ids.order_by(Booking.starts_at, Booking.id).limit(limit)
+    return (
+        sa.select(Booking)
+        .where(Booking.id.in_(ids.scalar_subquery()))
+        .options(joinedload(Booking.venue), joinedload(Booking.requester))
+        .order_by(Booking.starts_at, Booking.id)
+    )
+
+
+def home_queue(user, limit: int) -> list[Booking]:
+    """The first pending requests (not yet started) `user` may decide, soonest first: the home panel."""
+    paths = [] if user.is_admin else coordinator_paths(user)
+    params = {"queue_now": utcnow(), "queue_user": user.id, **{f"queue_path_{i}": p for i, p in enumerate(paths)}}
+    return list(db.session.scalars(_home_queue_statement(bool(user.is_admin), len(paths), limit), params))
+
+
 def approved_bookings_of(user, start: datetime | None = None) -> list[Booking]:
     """The user's approved bookings that start at or after `start` (default now), earliest first.
 

@@ -69,6 +69,7 @@ def pages(i: dict) -> dict[str | None, list[str]]:
     """{phone of the role (None: signed out): [urls]}: each blueprint's list and detail pages."""
     return {
         None: [
+            "/",
             f"/events/?org={i['city']}",
             f"/events/{i['upcoming']}",
             "/events/print",
@@ -130,8 +131,9 @@ def pages(i: dict) -> dict[str | None, list[str]]:
             f"/feedback/venues/{i['venue']}/assessments",
         ],
         DISTRICT: [
+            "/",
             f"/reports/?org={i['district']}",
             f"/orgs/{i['district']}",
         ],
-        ADMIN: ["/events/categories"],
+        ADMIN: ["/", "/events/categories"],
     }

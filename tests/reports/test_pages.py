@@ -13,6 +13,7 @@ from blueprints.core.extensions import db
 from blueprints.core.registry import DashboardSection, get_registry
 from blueprints.reports import services
 from tests.conftest import htmx
+from tests.support.queries import count_statements
 
 ENDPOINTS = [
     "/reports/",
@@ -228,6 +229,44 @@ def test_home_panel_figures_for_small_subtrees_or_once_cached(client, login_as, 
     assert client.get("/reports/").status_code == 200
     page = client.get("/").get_data(as_text=True)
     assert f"<dd>{want['participations']}</dd>" in page
+
+
+def test_home_panel_reads_no_figures_twice_within_its_max_age(app, client, login_as, r_ledger, monkeypatch):
+    """The home page stays instant: the figures it read (or found too big to read) are shown again for
+    REPORTS_HOME_MAX_AGE seconds without a statement, unless the dashboard has computed them since."""
+    from flask import g
+
+    app.config["REPORTS_HOME_MAX_AGE"] = 300
+    services.cache.clear()
+    org, want = r_ledger["orgs"]["d1"], r_ledger["d1"]
+
+    def home_view():
+        """The panel's figures in one home view, and the statements it took to get them."""
+        with app.test_request_context("/"):
+            g.pop("_report_headline", None)  # the test's app context (and its g) outlives each view
+            with count_statements(db.engine) as log:
+                board = services.headline(org)
+        return board, len(log)
+
+    board, n = home_view()
+    assert board.participations == want["participations"] and n > 0  # read on the first view
+    board, n = home_view()
+    assert board.participations == want["participations"] and n == 0  # then shown as read
+    # a subtree too big for the home page: counted once, then a link without a statement ...
+    services.cache.clear()
+    monkeypatch.setattr(services, "CHEAP_EVENTS", 1)
+    assert home_view()[0] is None
+    assert home_view() == (None, 0)
+    # ... until the dashboard has computed its figures
+    login_as(r_ledger["coord1"])
+    assert client.get("/reports/").status_code == 200
+    board, n = home_view()
+    assert board.participations == want["participations"] and n > 0
+    board, n = home_view()
+    assert board.participations == want["participations"] and n == 0
+    # past the max age, read again
+    app.config["REPORTS_HOME_MAX_AGE"] = 0
+    assert home_view()[1] > 0
 
 
 def test_tally_filters_by_child_org(client, login_as, r_ledger):
