@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+#: badge counts stop here (shown as "99+"): counting a coordinator's whole city on every page is not worth it
+BADGE_COUNT_CAP = 100
+
 
 @dataclass(frozen=True)
 class NavItem:

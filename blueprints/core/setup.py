@@ -275,6 +275,14 @@ def _template_helpers(app: Flask) -> None:
     def localtime(value, fmt: str = "short") -> str:
         return _formatted(format_time, value, fmt) if value else ""
 
+    @app.template_filter("badge")
+    def badge(count: int | None) -> str:
+        """A badge's number: 99 at most, then "99+" (counts stop at BADGE_COUNT_CAP)."""
+        from .registry import BADGE_COUNT_CAP
+
+        count = count or 0
+        return str(count) if count < BADGE_COUNT_CAP else f"{BADGE_COUNT_CAP - 1}+"
+
     @app.template_filter("hours")
     def hours(minutes: int | None) -> str:
         """Integer minutes as hours with at most one decimal: 90 -> 1.5."""

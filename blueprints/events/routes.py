@@ -98,8 +98,6 @@ def _labels() -> dict:
     return {"event_states": EVENT_STATE_LABELS, "registration_states": REGISTRATION_STATE_LABELS}
 
 
-
-
 def _check_csrf() -> None:
     if not EmptyForm().validate_on_submit():
         abort(400)

@@ -176,7 +176,6 @@ def _page() -> int:
     return max(1, request.args.get("page", 1, type=int) or 1)
 
 
-
 # --- the leader's check-in screen ---------------------------------------------------------------
 
 

@@ -856,17 +856,13 @@ def volunteer_totals_select(user_id, start, end) -> sa.Select:  # noqa: ANN001 -
 def _totals_statement():
     """volunteer_totals_select with bound parameters, built once per process (building a statement and
     its cache key cost more than running it)."""
-    return volunteer_totals_select(
-        sa.bindparam("volunteer_id"), sa.bindparam("year_start"), sa.bindparam("year_end")
-    )
+    return volunteer_totals_select(sa.bindparam("volunteer_id"), sa.bindparam("year_start"), sa.bindparam("year_end"))
 
 
 def volunteer_totals(user, year: int | None = None) -> dict[str, int]:
     """This year's and lifetime minutes of effective records, in one query."""
     start, end = year_bounds(year or local_today().year)
-    row = db.session.execute(
-        _totals_statement(), {"volunteer_id": user.id, "year_start": start, "year_end": end}
-    ).one()
+    row = db.session.execute(_totals_statement(), {"volunteer_id": user.id, "year_start": start, "year_end": end}).one()
     return {"year": int(row[0]), "lifetime": int(row[1]), "records": int(row[2])}
 
 

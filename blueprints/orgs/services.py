@@ -305,9 +305,7 @@ def org_scope(org_id: int | None) -> OrgScope | None:
         else:
             width = 1 + len(SETTING_NAMES)
             values = tuple(row)[3:]
-            chain = [
-                values[i + 1 : i + width] for i in range(0, len(values), width) if values[i] is not None
-            ]
+            chain = [values[i + 1 : i + width] for i in range(0, len(values), width) if values[i] is not None]
             cache[org_id] = OrgScope(row.id, row.path, settings_from_chain(chain))
     return cache[org_id]
 

@@ -277,7 +277,6 @@ def leave(team_id: int):
     return redirect(url_for("teams.show", team_id=team.id), 303)
 
 
-
 def _roster_context(team: Team, leader_form: LeaderForm | None = None) -> dict:
     page, requests_page = page_arg(), page_arg("rpage")
     members = list(

@@ -22,6 +22,7 @@ from blueprints.auth.models import User
 from blueprints.core.audit import record_audit
 from blueprints.core.db import records
 from blueprints.core.extensions import db
+from blueprints.core.registry import BADGE_COUNT_CAP
 from blueprints.core.timeutil import local_day_bounds, local_to_utc, local_today, to_local, utcnow
 from blueprints.core.translate import gettext as _
 from blueprints.core.translate import lazy_gettext as _l
@@ -143,10 +144,12 @@ def approvals_fact(user):
     the homes they may decide first, then their pending bookings by (venue, start)."""
     # "now" at each execution: the layout builds this statement once per process (core/registry.py)
     now = sa.bindparam("approvals_now", callable_=utcnow, type_=Booking.starts_at.type)
-    stmt = sa.select(sa.func.count(Booking.id)).where(PENDING, Booking.starts_at > now)
+    stmt = sa.select(Booking.id).where(PENDING, Booking.starts_at > now)
     if not user.is_admin:
         stmt = stmt.where(Booking.venue_id.in_(decidable_venue_ids(user.id)))
-    return stmt.scalar_subquery()
+    # counted up to BADGE_COUNT_CAP (a badge shows "99+"): a city coordinator's thousands of requests
+    # are not counted on every page
+    return sa.select(sa.func.count()).select_from(stmt.limit(BADGE_COUNT_CAP).subquery()).scalar_subquery()
 
 
 def decidable_clause(user):
@@ -177,11 +180,11 @@ def manageable_venues_query(user):
 
 
 def pending_count(user) -> int:
-    """Pending requests (not yet started) that `user` may decide: the nav badge."""
+    """Pending requests (not yet started) that `user` may decide, up to BADGE_COUNT_CAP: the nav badge."""
     if not is_approver(user):
         return 0
     stmt = (
-        sa.select(sa.func.count(Booking.id))
+        sa.select(Booking.id)
         .join(Venue, Venue.id == Booking.venue_id)
         .where(Booking.state == "pending", Booking.starts_at > utcnow())
     )
@@ -189,7 +192,8 @@ def pending_count(user) -> int:
         if coordinator_paths(user):
             stmt = stmt.join(Org, Org.id == Venue.org_id)
         stmt = stmt.where(decidable_clause(user))
-    return db.session.scalar(stmt) or 0
+    counted = stmt.limit(BADGE_COUNT_CAP).subquery()
+    return db.session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0
 
 
 @functools.lru_cache(maxsize=64)
@@ -528,20 +532,25 @@ def collisions(bookings) -> dict[int, dict[str, list]]:  # noqa: ANN001
 
 
 def _queue_columns():
-    return sa.select(
-        Booking.id,
-        Booking.venue_id,
-        Booking.starts_at,
-        Booking.ends_at,
-        Booking.state,
-        Booking.purpose,
-        Booking.attendees,
-        Booking.decision_note,
-        Venue.name.label("venue_name"),
-        Booking.requester_id,
-        User.name.label("requester_name"),
-        User.phone.label("requester_phone"),
-    ).select_from(Booking).join(Venue, Venue.id == Booking.venue_id).join(User, User.id == Booking.requester_id)
+    return (
+        sa.select(
+            Booking.id,
+            Booking.venue_id,
+            Booking.starts_at,
+            Booking.ends_at,
+            Booking.state,
+            Booking.purpose,
+            Booking.attendees,
+            Booking.decision_note,
+            Venue.name.label("venue_name"),
+            Booking.requester_id,
+            User.name.label("requester_name"),
+            User.phone.label("requester_phone"),
+        )
+        .select_from(Booking)
+        .join(Venue, Venue.id == Booking.venue_id)
+        .join(User, User.id == Booking.requester_id)
+    )
 
 
 @functools.cache

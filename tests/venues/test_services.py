@@ -83,3 +83,39 @@ def test_free_intervals_start_at_the_earliest_requestable_quarter_hour(app):
     assert free_intervals(opening, [], day, earliest) == [(time(10, 15), time(12)), (time(14), time(18))]
     assert free_intervals(opening, [], day - timedelta(days=1), earliest) == []
     assert free_intervals(opening, [], day + timedelta(days=1), earliest) == opening
+
+
+def test_badge_counts_stop_at_the_cap_and_show_99_plus(app, client, login_as, make_venue, make_manager, make_user):
+    """A manager with more pending requests than a badge counts sees "99+" in the nav and on the home page;
+    the queue itself still lists every request."""
+    from datetime import timedelta
+
+    from blueprints.core.extensions import db
+    from blueprints.core.registry import BADGE_COUNT_CAP
+    from blueprints.core.timeutil import utcnow
+    from blueprints.venues.models import Booking
+
+    venue = make_venue()
+    manager = make_manager(venue)
+    requester = make_user()
+    start = utcnow().replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    for i in range(BADGE_COUNT_CAP + 5):
+        begins = start + timedelta(hours=i)
+        db.session.add(
+            Booking(
+                venue_id=venue.id,
+                requester_id=requester.id,
+                purpose=f"活动{i}",
+                attendees=5,
+                starts_at=begins,
+                ends_at=begins + timedelta(minutes=30),
+                state="pending",
+            )
+        )
+    db.session.commit()
+    assert pending_count(manager) == BADGE_COUNT_CAP
+    login_as(manager)
+    home = client.get("/").get_data(as_text=True)
+    assert "99+" in home
+    nav = client.get("/venues/approvals").get_data(as_text=True)
+    assert '<span class="visually-hidden">(</span>99+<span class="visually-hidden">)</span>' in nav
