@@ -210,6 +210,18 @@ def records(result) -> list:  # noqa: ANN001 - a SQLAlchemy Result
     return list(map(cls._make, result.all()))
 
 
+def fetch(statement, params: dict | None = None) -> list:  # noqa: ANN001 - a SELECT
+    """Run a SELECT of columns on the request's connection and return its rows as named tuples.
+
+    session.execute() sends a SELECT of ORM columns through the ORM's execution path (its compile state,
+    result setup, identity bookkeeping): ~70 µs more a statement than the same SELECT on the session's
+    connection, for rows that hold no entities anyway. Same transaction, same connection.
+    """
+    from .extensions import db
+
+    return records(db.session.connection().execute(statement, params or {}))
+
+
 def commit_keeping_state() -> None:
     """Commit the request's transaction without expiring what the session loaded.
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import aliased, joinedload
 
 from blueprints.auth.models import User
 from blueprints.core.audit import record_audit
-from blueprints.core.db import records
+from blueprints.core.db import fetch
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import local_day_bounds, local_today, to_local, utcnow
 from blueprints.events.models import Event, Registration
@@ -862,7 +862,7 @@ def _totals_statement():
 def volunteer_totals(user, year: int | None = None) -> dict[str, int]:
     """This year's and lifetime minutes of effective records, in one query."""
     start, end = year_bounds(year or local_today().year)
-    row = db.session.execute(_totals_statement(), {"volunteer_id": user.id, "year_start": start, "year_end": end}).one()
+    [row] = fetch(_totals_statement(), {"volunteer_id": user.id, "year_start": start, "year_end": end})
     return {"year": int(row[0]), "lifetime": int(row[1]), "records": int(row[2])}
 
 
@@ -905,12 +905,10 @@ def _my_records_statement():
     )
 
 
-def my_records(user, limit: int, offset: int = 0) -> list[sa.Row]:
+def my_records(user, limit: int, offset: int = 0) -> list:
     """A page of the volunteer's effective records, newest first: rows with the record's id, event_id,
     minutes, source, reason, served_at and the event's title."""
-    return records(
-        db.session.execute(_my_records_statement(), {"volunteer_id": user.id, "limit": limit, "offset": offset})
-    )
+    return fetch(_my_records_statement(), {"volunteer_id": user.id, "limit": limit, "offset": offset})
 
 
 @functools.cache
@@ -933,11 +931,9 @@ def _my_requests_statement():
     )
 
 
-def my_pending_requests(user) -> list[sa.Row]:
+def my_pending_requests(user) -> list:
     """The volunteer's pending requests and those decided in the last 30 days (rows with the event's title)."""
-    return db.session.execute(
-        _my_requests_statement(), {"volunteer_id": user.id, "since": utcnow() - timedelta(days=30)}
-    ).all()
+    return fetch(_my_requests_statement(), {"volunteer_id": user.id, "since": utcnow() - timedelta(days=30)})
 
 
 def my_record_rows(user):
@@ -998,12 +994,10 @@ def _requestable_statement():
     )
 
 
-def requestable_events(user, limit: int = 50) -> list[sa.Row]:
+def requestable_events(user, limit: int = 50) -> list:
     """Past events `user` registered for that have no effective record of theirs (for 补录): rows with
     the event's id, title and starts_at."""
-    return db.session.execute(
-        _requestable_statement(), {"volunteer_id": user.id, "now": utcnow(), "limit": limit}
-    ).all()
+    return fetch(_requestable_statement(), {"volunteer_id": user.id, "now": utcnow(), "limit": limit})
 
 
 # --- certificates -----------------------------------------------------------------------------
@@ -1137,9 +1131,9 @@ def _my_certificates_statement():
     )
 
 
-def my_certificates(user, limit: int = 10) -> list[sa.Row]:
+def my_certificates(user, limit: int = 10) -> list:
     """The volunteer's latest certificates: rows with id, number, period_start, period_end, minutes."""
-    return db.session.execute(_my_certificates_statement(), {"volunteer_id": user.id, "limit": limit}).all()
+    return fetch(_my_certificates_statement(), {"volunteer_id": user.id, "limit": limit})
 
 
 def mask_name(name: str) -> str:

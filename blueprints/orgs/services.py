@@ -10,6 +10,7 @@ from flask import g, has_request_context
 from sqlalchemy.orm.util import identity_key
 
 from blueprints.core.audit import record_audit
+from blueprints.core.db import fetch
 from blueprints.core.extensions import db
 
 from .models import (
@@ -296,7 +297,8 @@ def org_scope(org_id: int | None) -> OrgScope | None:
         return None
     cache = g.setdefault("_org_scopes", {}) if has_request_context() else {}
     if org_id not in cache:
-        row = db.session.execute(_scope_statement(), {"org_id": org_id}).one_or_none()
+        rows = fetch(_scope_statement(), {"org_id": org_id})
+        row = rows[0] if rows else None
         if row is None:
             cache[org_id] = None
         elif row.beyond is not None:  # a deeper tree than the statement reads: the general way

@@ -20,7 +20,7 @@ from sqlalchemy.orm import joinedload
 
 from blueprints.auth.models import User
 from blueprints.core.audit import record_audit
-from blueprints.core.db import records
+from blueprints.core.db import fetch
 from blueprints.core.extensions import db
 from blueprints.core.registry import BADGE_COUNT_CAP
 from blueprints.core.timeutil import local_day_bounds, local_to_utc, local_today, to_local, utcnow
@@ -526,7 +526,7 @@ def collisions(bookings) -> dict[int, dict[str, list]]:  # noqa: ANN001
     overlapping it, as rows with id, starts_at, ends_at, state, purpose and requester_name (one query)."""
     result = {b.id: {"approved": [], "pending": []} for b in bookings}
     if result:
-        for o in records(db.session.execute(_collisions_statement(), {"ids": sorted(result)})):
+        for o in fetch(_collisions_statement(), {"ids": sorted(result)}):
             result[o.for_id]["approved" if o.state == "approved" else "pending"].append(o)
     return result
 
@@ -565,11 +565,11 @@ def _queue_statement(admin: bool, one_venue: bool):
     return stmt.order_by(Booking.starts_at, Booking.id).limit(sa.bindparam("limit")).offset(sa.bindparam("offset"))
 
 
-def approval_queue(user, venue_id: int | None = None, limit: int = QUEUE_PAGE, offset: int = 0) -> list[sa.Row]:
+def approval_queue(user, venue_id: int | None = None, limit: int = QUEUE_PAGE, offset: int = 0) -> list:
     """The approval queue's rows: the booking's id, venue_id, starts_at, ends_at, state, purpose, attendees,
     decision_note, venue_name, requester_id, requester_name and requester_phone."""
     params = {"now": utcnow(), "limit": limit, "offset": offset, "user_id": user.id, "venue_id": venue_id}
-    return records(db.session.execute(_queue_statement(bool(user.is_admin), venue_id is not None), params))
+    return fetch(_queue_statement(bool(user.is_admin), venue_id is not None), params)
 
 
 @functools.cache
@@ -584,11 +584,9 @@ def _queue_by_venue_statement(admin: bool):
     return stmt.group_by(Venue.id, Venue.name).order_by(Venue.name).limit(200)
 
 
-def approval_queue_by_venue(user) -> list[sa.Row]:
+def approval_queue_by_venue(user) -> list:
     """(venue id, name, pending requests) of the homes with requests `user` may decide: the queue's filter."""
-    return db.session.execute(
-        _queue_by_venue_statement(bool(user.is_admin)), {"now": utcnow(), "user_id": user.id}
-    ).all()
+    return fetch(_queue_by_venue_statement(bool(user.is_admin)), {"now": utcnow(), "user_id": user.id})
 
 
 @functools.cache
@@ -596,11 +594,11 @@ def _queue_items_statement():
     return _queue_columns().where(Booking.id.in_(sa.bindparam("ids", expanding=True)))
 
 
-def queue_items(ids: list[int]) -> dict[int, sa.Row]:
+def queue_items(ids: list[int]) -> dict:
     """Queue rows of these bookings, whatever their state (the rows a decision answers with)."""
     if not ids:
         return {}
-    return {row.id: row for row in records(db.session.execute(_queue_items_statement(), {"ids": sorted(set(ids))}))}
+    return {row.id: row for row in fetch(_queue_items_statement(), {"ids": sorted(set(ids))})}
 
 
 # --- requests and decisions -------------------------------------------------------------------
