@@ -542,8 +542,12 @@ def venue_rows(org: Org, period: Period) -> list[VenueRow]:
     counts = weekday_counts(period)
     per_day = _span_minutes(OpeningHours.opens, OpeningHours.closes)
     days = sa.case(*[(OpeningHours.weekday == wd, n) for wd, n in enumerate(counts)], else_=0)
+    # the subtree's homes inside each derived table: the bookings of the period are read through
+    # (venue_id, starts_at) for these homes only, not aggregated for the whole city first
+    in_subtree = sa.select(Venue.id).join(Org, Org.id == Venue.org_id).where(subtree_clause(org))
     opening = (
         sa.select(OpeningHours.venue_id, sa.func.sum(per_day * days).label("open_minutes"))
+        .where(OpeningHours.venue_id.in_(in_subtree))
         .group_by(OpeningHours.venue_id)
         .subquery("opening")
     )
@@ -552,7 +556,12 @@ def venue_rows(org: Org, period: Period) -> list[VenueRow]:
             Booking.venue_id,
             sa.func.sum(_clipped_minutes(Booking.starts_at, Booking.ends_at, start, end)).label("booked_minutes"),
         )
-        .where(Booking.state == "approved", Booking.starts_at < end, Booking.ends_at > start)
+        .where(
+            Booking.state == "approved",
+            Booking.starts_at < end,
+            Booking.ends_at > start,
+            Booking.venue_id.in_(in_subtree),
+        )
         .group_by(Booking.venue_id)
         .subquery("booked")
     )
@@ -787,7 +796,9 @@ def _ledger_part(org: Org, period: Period, as_of: int | None) -> dict:
             per_event.c.minutes,
         )
         .select_from(per_event)
-        .join(Event, Event.id == per_event.c.event_id)
+        # the subtree filter is implied (a record's org is its event's), but without it PostgreSQL
+        # expects ten times the events it gets and hash-joins every event of every year
+        .join(Event, sa.and_(Event.id == per_event.c.event_id, Event.org_id.in_(subtree_ids(org))))
         .join(Org, Org.id == Event.org_id)
         .subquery("by_event")
     )
