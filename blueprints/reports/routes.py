@@ -36,13 +36,14 @@ from .services import (
     events_totals,
     headline,
     new_volunteers_page,
-    tally_page,
     target_page,
     target_summary,
     team_rows,
     teams_in,
     venue_rows,
 )
+from .tallies import filters as tally_filters
+from .tallies import tally_page
 
 
 def category_label(code: str) -> str:
@@ -275,16 +276,8 @@ def hours():
     period, errors = _period_or_errors()
     sort, descending = _tally_args()
     full_page = not is_htmx()  # the filters are not part of the swapped fragment
-    context = _common(
-        org,
-        period,
-        errors,
-        team,
-        sort=sort,
-        descending=descending,
-        teams=teams_in(org) if full_page else [],
-        children=children_of(org) if full_page else [],
-    )
+    teams, children = tally_filters(org) if full_page else ([], [])
+    context = _common(org, period, errors, team, sort=sort, descending=descending, teams=teams, children=children)
     if errors:
         return render_page("reports/hours.html", "tally", status=422, rows=[], has_more=False, page=1, **context)
     page = _page()

@@ -190,6 +190,8 @@ class TallyRow:
     minutes: int
     year_minutes: int
     target_hours: int
+    #: teams not named in `teams` (the tally page names a few; the exports name them all)
+    more_teams: int = 0
 
     @property
     def target_met(self) -> bool:
