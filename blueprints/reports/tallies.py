@@ -44,6 +44,8 @@ from .periods import Period
 from .services import LEDGER_STAMP, MAX_INCREMENT, REST_MAX_AGE, TallyRow, _stamps, ledger_filter
 
 NUMERIC_SORTS = ("hours", "events")
+#: a catch-up moves at most this many volunteers in the kept orders; past it, orders are sorted anew
+REORDER_LIMIT = 200
 
 
 @dataclass
@@ -91,13 +93,11 @@ def _numeric_key(tally: Tally, sort: str, descending: bool):
 
 def _numeric_order(tally: Tally, sort: str, descending: bool) -> array:
     """Rows of the live volunteers ordered like the SQL: by the value, ties by volunteer id."""
-    if tally.tail:
-        key = _numeric_key(tally, sort, descending)
-        rows = sorted((j for j in range(len(tally.vids)) if tally.minutes[j] > 0), key=key)
-        return array("l", rows)
-    # rows are in id order: a stable sort on the value alone keeps ties by id (reverse=True too)
-    values = tally.minutes if sort == "hours" else tally.events
     live = [j for j in range(len(tally.vids)) if tally.minutes[j] > 0]
+    if tally.tail:  # newcomers appended after the rows in id order: put them in id order first
+        live.sort(key=tally.vids.__getitem__)
+    # a stable sort on the value alone keeps ties in id order (reverse=True keeps them too)
+    values = tally.minutes if sort == "hours" else tally.events
     return array("l", sorted(live, key=values.__getitem__, reverse=descending))
 
 
@@ -178,7 +178,12 @@ def _catch_up(old: Tally, org: Org, period: Period, team_id: int | None, as_of: 
             sa.func.coalesce(sa.func.sum(sr.minutes), 0),
         )
         .select_from(concerned)
-        .outerjoin(sr, sa.and_(sr.volunteer_id == concerned.c.vid, *ledger_filter(org, period, team_id, as_of=as_of)))
+        .outerjoin(
+            sr,
+            sa.and_(
+                sr.volunteer_id == concerned.c.vid, *ledger_filter(org, period, team_id, as_of=as_of, per_record=True)
+            ),
+        )
         .group_by(concerned.c.vid)
         .order_by(concerned.c.vid)
     ).all()
@@ -194,7 +199,9 @@ def _catch_up(old: Tally, org: Org, period: Period, team_id: int | None, as_of: 
     )
     with old.lock:
         orders = dict(old.orders)
-    numeric = {k: array("l", v) for k, v in orders.items() if k[0] in NUMERIC_SORTS}
+    # moving a row in an order shifts the array behind it: for many volunteers, sort anew instead
+    keep = len(changed) <= REORDER_LIMIT
+    numeric = {k: array("l", v) for k, v in orders.items() if k[0] in NUMERIC_SORTS and keep}
     joined_or_left = False
     for vid, events, minutes in changed:
         minutes = int(minutes or 0)

@@ -83,7 +83,11 @@ def test_every_page_in_every_order_equals_the_sql_tally(r_ledger, small_pages, m
     assert row[-1] == 5  # 2 named on the page, 3 counted
 
 
-def test_new_records_and_corrections_are_caught_up_exactly(r_ledger, small_pages, make_user, r_record, monkeypatch):
+@pytest.mark.parametrize("reorder_limit", [200, 0])  # orders moved row by row, or sorted anew
+def test_new_records_and_corrections_are_caught_up_exactly(
+    r_ledger, small_pages, make_user, r_record, monkeypatch, reorder_limit
+):
+    monkeypatch.setattr(tallies, "REORDER_LIMIT", reorder_limit)
     computed = []
     compute = tallies._compute
     monkeypatch.setattr(tallies, "_compute", lambda *args: computed.append(args[0].name) or compute(*args))
