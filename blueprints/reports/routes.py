@@ -282,7 +282,19 @@ def hours():
         return render_page("reports/hours.html", "tally", status=422, rows=[], has_more=False, page=1, **context)
     page = _page()
     rows, has_more = tally_page(org, period, team.id if team else None, sort, descending, page)
-    return render_page("reports/hours.html", "tally", rows=rows, has_more=has_more, page=page, **context)
+    context.update(rows=rows, has_more=has_more, page=page)
+    # both parts are kept as HTML under everything they show (so never stale): the arguments, the
+    # day, the trail and filter lists read by this request, the rows and their current details
+    locale, root = str(get_locale()), request.script_root
+    if full_page:
+        team_key = (team.id, team.name) if team else None
+        key = ("hours-top", locale, root, local_today(), request.query_string, org.id, org.name, team_key)
+        key += (tuple(context["trail"]), tuple(teams), tuple(children))
+        context["top"] = _cached_html(key, lambda: render_template("reports/_hours_top.html", **context))
+    key = ("hours-tally", locale, root, tuple(sorted(context["base"].items())), sort, descending, page, has_more)
+    key += tuple(tuple(vars(r).values()) for r in rows)  # every field of every row
+    context["tally_html"] = _cached_html(key, lambda: render_template("reports/_hours_tally.html", **context))
+    return render_page("reports/hours.html", "tally", **context)
 
 
 @bp.get("/hours/export")

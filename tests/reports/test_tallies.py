@@ -152,3 +152,20 @@ def test_the_page_shows_a_new_record_on_the_next_request(client, login_as, r_led
     r_record(r_ledger["people"]["idle"], r_ledger["events"]["e1"], 75)
     page = client.get("/reports/hours", query_string={**args, "page": 2}).get_data(as_text=True)
     assert "钱七" in page  # by name: =HYPERLINK…, 李华 on page 1; 王小明, 钱七 on page 2
+
+
+def test_the_kept_html_follows_names_filters_and_language(client, login_as, r_ledger, small_pages):
+    login_as(r_ledger["coord1"])
+    args = {"org": r_ledger["orgs"]["d1"].id, "period": "year", "year": r_ledger["year"]}
+    first = client.get("/reports/hours", query_string=args).get_data(as_text=True)
+    assert "王小明" in first and "白沙服务队" in first.split('id="f-team"')[1].split("</select>")[0]
+    r_ledger["people"]["a"].name = "王晓明"  # a row's details
+    r_ledger["teams"]["team1b"].active = False  # the team filter's list
+    db.session.commit()
+    page = client.get("/reports/hours", query_string=args).get_data(as_text=True)
+    assert "王晓明" in page and "王小明" not in page
+    assert "白沙服务队" not in page.split('id="f-team"')[1].split("</select>")[0]
+    fragment = client.get("/reports/hours", query_string=args, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert "<html" not in fragment and "王晓明" in fragment and 'id="f-team"' not in fragment
+    english = client.get("/reports/hours", query_string=args, headers={"Accept-Language": "en"})
+    assert "Events attended" in english.get_data(as_text=True)
