@@ -431,6 +431,52 @@ def _bounds(start, end) -> tuple[datetime, datetime]:
     return start, end
 
 
+def latest_rating_id() -> int | None:
+    """The highest rating id: what cached satisfaction figures are checked against (a new rating
+    raises it). Read once per request; `note_latest_rating_id` saves even that statement."""
+    if has_request_context() and "_fb_latest_rating" in g:
+        return g._fb_latest_rating
+    value = db.session.scalar(sa.select(sa.func.max(Feedback.id)))
+    if has_request_context():
+        g._fb_latest_rating = value
+    return value
+
+
+def note_latest_rating_id(value: int | None) -> None:
+    """Hand over the highest rating id a page read together with its own validity checks (the
+    coordinator dashboard reads it in the statement that checks its cached figures)."""
+    if has_request_context():
+        g._fb_latest_rating = value
+
+
+def satisfaction_inputs_stamp() -> tuple:
+    """What the satisfaction tables read besides the ratings, in one statement of index reads and
+    sums of small tables: events (a new one, or any change: max updated_at), bookings (approved or
+    cancelled: their decision and cancellation times), and the names and places of teams, youth
+    homes and orgs."""
+    high, total, count, length = sa.func.max, sa.func.sum, sa.func.count, sa.func.length
+    values = [
+        (Event, high(Event.id)),
+        (Event, high(Event.updated_at)),
+        (Booking, high(Booking.id)),
+        (Booking, high(Booking.decided_at)),
+        (Booking, high(Booking.cancelled_at)),
+        (Team, count()),
+        (Team, total(length(Team.name))),
+        (Venue, count()),
+        (Venue, total(length(Venue.name))),
+        (Venue, total(Venue.org_id)),
+        (Org, count()),
+        (Org, total(length(Org.name))),
+        (Org, total(length(Org.path))),
+    ]
+    return tuple(
+        db.session.execute(
+            sa.select(*[sa.select(value).select_from(table).scalar_subquery() for table, value in values])
+        ).one()
+    )
+
+
 @dataclass(frozen=True)
 class SatisfactionRow:
     id: int

@@ -19,6 +19,7 @@ from .services import (
     can_view_feedback,
     event_stats,
     latest_assessment,
+    latest_rating_id,
     my_ratings,
     public_refusal,
     rateable_events,
@@ -26,6 +27,7 @@ from .services import (
     rating_open_for,
     satisfaction_by_home,
     satisfaction_by_team,
+    satisfaction_inputs_stamp,
     venue_satisfaction,
 )
 
@@ -122,37 +124,43 @@ def _local_date(value) -> date:
     return value
 
 
-def _satisfaction(org, start, end) -> tuple[list, list]:
-    """(by team, by youth home) for the dashboard, kept per process while no rating was added.
+def _satisfaction(org, start, end) -> dict:
+    """The section's tables (by team, by youth home) and links, kept per process while nothing
+    they read changed.
 
     A year of the whole city groups hundreds of thousands of ratings (a third of a second); the
-    highest rating id (one index read) tells whether a rating came since. Other changes (an event
-    cancelled, a booking moved) are picked up after REPORTS_REST_MAX_AGE seconds, as the reports'
-    own dashboard does.
+    highest rating id, read with the dashboard's own validity checks, tells whether a rating came
+    since. Other changes (an event cancelled, a booking moved, a team renamed) are looked for
+    every REPORTS_REST_MAX_AGE seconds, as the reports' own dashboard does: one statement of
+    index reads (`satisfaction_inputs_stamp`), and the tables are computed again only if it moved.
     """
     import time
 
-    import sqlalchemy as sa
     from flask import current_app
 
-    from blueprints.core.extensions import db
-
-    from .models import Feedback
-
     cache = current_app.extensions.setdefault("feedback_dashboard_cache", {})
-    key = (org.id, org.path, start, end)
-    stamp = db.session.scalar(sa.select(sa.func.max(Feedback.id)))
+    key = (org.id, org.path, start, end, request.script_root)
+    stamp = latest_rating_id()
     max_age = current_app.config.get("REPORTS_REST_MAX_AGE", 30)
+    now = time.monotonic()
     entry = cache.get(key)
-    if entry is not None and entry[0] == stamp and time.monotonic() - entry[1] < max_age:
+    if entry is not None and entry[0] == stamp and now - entry[1] < max_age:
         return entry[2]
-    value = (
-        satisfaction_by_team(org, start, end, DASHBOARD_ROWS),
-        satisfaction_by_home(org, start, end, DASHBOARD_ROWS),
-    )
+    inputs = satisfaction_inputs_stamp()
+    if entry is not None and entry[0] == stamp and entry[3] == inputs:
+        cache[key] = (stamp, now, entry[2], inputs)
+        return entry[2]
+    start_day, end_day = _local_date(start), _local_date(end)
+    args = {"org": org.id, "start": start_day.isoformat(), "end": end_day.isoformat()}
+    value = {
+        "teams": satisfaction_by_team(org, start, end, DASHBOARD_ROWS),
+        "homes": satisfaction_by_home(org, start, end, DASHBOARD_ROWS),
+        "url": url_for("feedback.satisfaction", **args),
+        "csv_url": url_for("feedback.satisfaction_csv", **args),
+    }
     if len(cache) >= 64:
         cache.clear()
-    cache[key] = (stamp, time.monotonic(), value)
+    cache[key] = (stamp, now, value, inputs)
     return value
 
 
@@ -162,15 +170,4 @@ def dashboard(user, org, start, end) -> dict | None:
         return None
     start = start or to_local(utcnow()).date().replace(month=1, day=1)
     end = end or to_local(utcnow()).date()
-    teams, homes = _satisfaction(org, start, end)
-    start_day, end_day = _local_date(start), _local_date(end)
-    data = {
-        "teams": teams,
-        "homes": homes,
-        "org": org,
-        "url": url_for("feedback.satisfaction", org=org.id, start=start_day.isoformat(), end=end_day.isoformat()),
-        "csv_url": url_for(
-            "feedback.satisfaction_csv", org=org.id, start=start_day.isoformat(), end=end_day.isoformat()
-        ),
-    }
-    return {"feedback": data}
+    return {"feedback": {**_satisfaction(org, start, end), "org": org}}

@@ -162,6 +162,8 @@ class BeneficiaryCount(db.Model):
         sa.UniqueConstraint("event_id", "category", name="uq_beneficiary_counts_event_category"),
         sa.CheckConstraint(f"category IN {BENEFICIARY_CATEGORIES!r}", name="category"),
         sa.CheckConstraint("count >= 0 AND count <= 1000000", name="count_range"),
+        # the latest change: what cached report figures (people served) are checked against
+        sa.Index("ix_beneficiary_counts_updated_at", "updated_at"),
     )
 
 

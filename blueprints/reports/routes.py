@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, request, url_for
+import threading
+from collections import OrderedDict
+
+from flask import abort, current_app, render_template, request, url_for
 from flask_babel import get_locale
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from blueprints.core.authz import require
 from blueprints.core.exports import send_csv, send_xlsx
@@ -32,13 +36,14 @@ from .services import (
     events_totals,
     headline,
     new_volunteers_page,
-    tally_page,
     target_page,
     target_summary,
     team_rows,
     teams_in,
     venue_rows,
 )
+from .tallies import filters as tally_filters
+from .tallies import tally_page
 
 
 def category_label(code: str) -> str:
@@ -101,8 +106,8 @@ def _period_or_errors() -> tuple[Period | None, dict]:
 
 def _trail(org: Org) -> list[tuple[int, str, bool]]:
     """(id, name, reachable) from the root down to `org`; reachable when the user may open it."""
-    names = org_trail([org])[org.id].split(" › ")
     ids = org.ancestor_ids
+    names = [org.name] if ids == [org.id] else org_trail([org])[org.id].split(" › ")  # a root: no query
     out = []
     for i, (oid, name) in enumerate(zip(ids, names, strict=False)):
         path = "/" + "/".join(str(x) for x in ids[: i + 1]) + "/"
@@ -172,6 +177,55 @@ def dashboard_view():
         context = section.context(user=current_user, org=org, start=period.start, end=period.end)
         if context is not None:
             sections.append((section.template, context))
+    common = _common(org, period, errors)
+    locale, root = str(get_locale()), request.script_root
+    # the page's own parts are the same for every request with the same arguments (and, for the
+    # figures, the same computed Dashboard): rendered once, kept as HTML (a city-wide dashboard
+    # has about 100 links and 80 translated strings; rendering them took most of a warm request)
+    top_key = ("top", locale, root, local_today(), request.query_string, org.id, org.name, tuple(common["trail"]))
+    figures_key = ("figures", id(board), locale, root, tuple(sorted(common["base"].items())))
+    return render_page(
+        "reports/dashboard.html",
+        board=board,
+        sections=sections,
+        top=_cached_html(top_key, lambda: render_template("reports/_dashboard_top.html", **common)),
+        figures=_cached_html(figures_key, lambda: _render_figures(board, common["base"]), owner=board),
+        definitions=_cached_html(
+            ("definitions", locale), lambda: render_template("reports/_dashboard_definitions.html")
+        ),
+        **common,
+    )
+
+
+#: rendered parts of pages: key -> (owner, HTML); see _cached_html
+_html_cache: OrderedDict = OrderedDict()
+_html_lock = threading.Lock()
+HTML_CACHED = 128
+
+
+def _cached_html(key: tuple, render, owner=None) -> Markup:
+    """HTML made by `render()`, kept per process under `key`, the most recent HTML_CACHED of them.
+
+    With `owner`, the HTML is used only while `owner` is the very object it was made from (the
+    key holds its id(), which a new object may reuse once the old one is gone).
+    """
+    with _html_lock:
+        entry = _html_cache.get(key)
+        if entry is not None and entry[0] is owner:
+            _html_cache.move_to_end(key)
+            return entry[1]
+    html = Markup(render())  # noqa: S704 - autoescaped template output
+    with _html_lock:
+        _html_cache[key] = (owner, html)
+        _html_cache.move_to_end(key)
+        while len(_html_cache) > HTML_CACHED:
+            _html_cache.popitem(last=False)
+    return html
+
+
+def _render_figures(board, base: dict) -> str:
+    """The dashboard's figures, charts and tables."""
+    period = board.period
     months = [
         (
             d.strftime("%Y")
@@ -181,16 +235,13 @@ def dashboard_view():
         )
         for i, (d, m) in enumerate(board.minutes_by_month)
     ]
-    hours_chart = column_chart([(label, round(m / 60, 1)) for label, m in months])
-    people_chart = bar_chart([(category_label(c), n) for c, n in board.people_by_category.items()])
-    return render_page(
-        "reports/dashboard.html",
+    return render_template(
+        "reports/_dashboard_figures.html",
         board=board,
-        sections=sections,
-        hours_chart=hours_chart,
-        people_chart=people_chart,
-        category_label=category_label,
-        **_common(org, period, errors),
+        base=base,
+        period=period,
+        hours_chart=column_chart([(label, round(m / 60, 1)) for label, m in months]),
+        people_chart=bar_chart([(category_label(c), n) for c, n in board.people_by_category.items()]),
     )
 
 
@@ -225,21 +276,25 @@ def hours():
     period, errors = _period_or_errors()
     sort, descending = _tally_args()
     full_page = not is_htmx()  # the filters are not part of the swapped fragment
-    context = _common(
-        org,
-        period,
-        errors,
-        team,
-        sort=sort,
-        descending=descending,
-        teams=teams_in(org) if full_page else [],
-        children=children_of(org) if full_page else [],
-    )
+    teams, children = tally_filters(org) if full_page else ([], [])
+    context = _common(org, period, errors, team, sort=sort, descending=descending, teams=teams, children=children)
     if errors:
         return render_page("reports/hours.html", "tally", status=422, rows=[], has_more=False, page=1, **context)
     page = _page()
     rows, has_more = tally_page(org, period, team.id if team else None, sort, descending, page)
-    return render_page("reports/hours.html", "tally", rows=rows, has_more=has_more, page=page, **context)
+    context.update(rows=rows, has_more=has_more, page=page)
+    # both parts are kept as HTML under everything they show (so never stale): the arguments, the
+    # day, the trail and filter lists read by this request, the rows and their current details
+    locale, root = str(get_locale()), request.script_root
+    if full_page:
+        team_key = (team.id, team.name) if team else None
+        key = ("hours-top", locale, root, local_today(), request.query_string, org.id, org.name, team_key)
+        key += (tuple(context["trail"]), tuple(teams), tuple(children))
+        context["top"] = _cached_html(key, lambda: render_template("reports/_hours_top.html", **context))
+    key = ("hours-tally", locale, root, tuple(sorted(context["base"].items())), sort, descending, page, has_more)
+    key += tuple(tuple(vars(r).values()) for r in rows)  # every field of every row
+    context["tally_html"] = _cached_html(key, lambda: render_template("reports/_hours_tally.html", **context))
+    return render_page("reports/hours.html", "tally", **context)
 
 
 @bp.get("/hours/export")

@@ -39,6 +39,7 @@ from blueprints.core.extensions import db
 from blueprints.core.models import UTCDateTime
 from blueprints.events.models import Event, EventCategory
 from blueprints.feedback.models import Feedback
+from blueprints.feedback.services import note_latest_rating_id
 from blueprints.hours.models import BENEFICIARY_CATEGORIES, BeneficiaryCount, ServiceRecord
 from blueprints.orgs.models import DEFAULT_TARGET_HOURS, Org
 from blueprints.orgs.services import subtree_clause
@@ -60,13 +61,21 @@ class ReportError(ValueError):
 # --- building blocks ---------------------------------------------------------------------------
 
 
-def effective(record=ServiceRecord, as_of: int | None = None):
+def effective(record=ServiceRecord, as_of: int | None = None, per_record: bool = False):
     """The record is not superseded: same meaning as hours.models.is_effective_clause().
 
     Written as NOT IN over the (few) superseded ids: both databases compute that list once, where
     the correlated NOT EXISTS probes an index for every record (about twice as slow at city scale).
     With `as_of`, only corrections up to that record id count (the ledger as it was then).
+    per_record: the NOT EXISTS probe instead, for a statement that reads a few records (with
+    `as_of`, SQLite builds the NOT IN list by walking the whole ledger up to that id).
     """
+    if per_record:
+        later = aliased(ServiceRecord, name="correction")
+        probe = sa.select(later.id).where(later.supersedes_id == record.id)
+        if as_of is not None:
+            probe = probe.where(later.id <= as_of)
+        return ~sa.exists(probe)
     superseded = sa.select(ServiceRecord.supersedes_id).where(ServiceRecord.supersedes_id.is_not(None))
     if as_of is not None:
         superseded = superseded.where(ServiceRecord.id <= as_of)
@@ -79,16 +88,21 @@ def subtree_ids(org: Org):
 
 
 def ledger_filter(
-    org: Org, period: Period, team_id: int | None = None, record=ServiceRecord, as_of: int | None = None
+    org: Org,
+    period: Period,
+    team_id: int | None = None,
+    record=ServiceRecord,
+    as_of: int | None = None,
+    per_record: bool = False,
 ) -> list:
     """WHERE clauses of the ledger in scope (see the module docstring); with `as_of`, the ledger
-    as it stood when `as_of` was the last record id."""
+    as it stood when `as_of` was the last record id. per_record: see `effective`."""
     start, end = period.bounds
     clauses = [
         record.served_at >= start,
         record.served_at < end,
         record.minutes > 0,
-        effective(record, as_of),
+        effective(record, as_of, per_record),
         record.org_id.in_(subtree_ids(org)),
     ]
     if as_of is not None:
@@ -189,6 +203,8 @@ class TallyRow:
     minutes: int
     year_minutes: int
     target_hours: int
+    #: teams not named in `teams` (the tally page names a few; the exports name them all)
+    more_teams: int = 0
 
     @property
     def target_met(self) -> bool:
@@ -542,8 +558,12 @@ def venue_rows(org: Org, period: Period) -> list[VenueRow]:
     counts = weekday_counts(period)
     per_day = _span_minutes(OpeningHours.opens, OpeningHours.closes)
     days = sa.case(*[(OpeningHours.weekday == wd, n) for wd, n in enumerate(counts)], else_=0)
+    # the subtree's homes inside each derived table: the bookings of the period are read through
+    # (venue_id, starts_at) for these homes only, not aggregated for the whole city first
+    in_subtree = sa.select(Venue.id).join(Org, Org.id == Venue.org_id).where(subtree_clause(org))
     opening = (
         sa.select(OpeningHours.venue_id, sa.func.sum(per_day * days).label("open_minutes"))
+        .where(OpeningHours.venue_id.in_(in_subtree))
         .group_by(OpeningHours.venue_id)
         .subquery("opening")
     )
@@ -552,7 +572,12 @@ def venue_rows(org: Org, period: Period) -> list[VenueRow]:
             Booking.venue_id,
             sa.func.sum(_clipped_minutes(Booking.starts_at, Booking.ends_at, start, end)).label("booked_minutes"),
         )
-        .where(Booking.state == "approved", Booking.starts_at < end, Booking.ends_at > start)
+        .where(
+            Booking.state == "approved",
+            Booking.starts_at < end,
+            Booking.ends_at > start,
+            Booking.venue_id.in_(in_subtree),
+        )
         .group_by(Booking.venue_id)
         .subquery("booked")
     )
@@ -787,7 +812,9 @@ def _ledger_part(org: Org, period: Period, as_of: int | None) -> dict:
             per_event.c.minutes,
         )
         .select_from(per_event)
-        .join(Event, Event.id == per_event.c.event_id)
+        # the subtree filter is implied (a record's org is its event's), but without it PostgreSQL
+        # expects ten times the events it gets and hash-joins every event of every year
+        .join(Event, sa.and_(Event.id == per_event.c.event_id, Event.org_id.in_(subtree_ids(org))))
         .join(Org, Org.id == Event.org_id)
         .subquery("by_event")
     )
@@ -992,19 +1019,21 @@ REST_MAX_AGE = 30
 class DashboardCache:
     """Dashboards computed recently, per (org, period), kept while the data they read is unchanged.
 
-    Validity is checked with cheap statements (`_ledger_stamp`, `_rest_stamp`): the ledger part with
-    the highest service-record id (the ledger is append-only: every new record or correction
+    Validity is checked with one cheap statement (`_stamps`, see `_stamp_parts`): the ledger part
+    with the highest service-record id (the ledger is append-only: every new record or correction
     raises it), the org tree and the team names, on every read; the rest (events held, people
-    served, youth homes, teams, new volunteers) with counts and latest change times of their
-    tables, at most every REPORTS_REST_MAX_AGE seconds (default 30). A ledger part
+    served, youth homes, teams, new volunteers) with the latest ids and change times of their
+    tables (from indexes), at most every REPORTS_REST_MAX_AGE seconds (default 30). A ledger part
     that is behind only by new records catches up from them (`_refresh_ledger`); anything else
-    stale is recomputed. Each process keeps its own cache; nothing is shared but the database.
+    stale is recomputed. The Dashboard assembled from the two parts is kept with them (`board`).
+    Each process keeps its own cache; nothing is shared but the database.
     Assumption: an event's team and org do not change once hours are recorded for it.
     """
 
     def __init__(self, size: int = 32):
         self.size = size
         self.entries: OrderedDict = OrderedDict()
+        self.boards: OrderedDict = OrderedDict()  # key -> (ledger part, rest part, Dashboard)
         self.lock = threading.Lock()
 
     def get(self, key, stamp):
@@ -1028,54 +1057,94 @@ class DashboardCache:
             while len(self.entries) > self.size:
                 self.entries.popitem(last=False)
 
+    def board(self, key, ledger: dict, rest: dict, assemble):
+        """The Dashboard assembled from these very ledger and rest parts: made once per cached
+        computation (it sorts thousands of teams), not once per request."""
+        with self.lock:
+            entry = self.boards.get(key)
+        if entry is not None and entry[0] is ledger and entry[1] is rest:
+            return entry[2]
+        value = assemble()
+        with self.lock:
+            self.boards[key] = (ledger, rest, value)
+            self.boards.move_to_end(key)
+            while len(self.boards) > self.size:
+                self.boards.popitem(last=False)
+        return value
+
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
+            self.boards.clear()
 
 
 cache = DashboardCache()
 
 
-LEDGER_STAMP = ("ledger", "orgs", "teams")
+LEDGER_STAMP = ("ledger", "orgs", "teams", "roots")  # "roots" last: ledger_stamp[-1]
+REST_STAMP = ("events", "served", "bookings", "venues", "opening", "closures", "users")
+RATINGS_STAMP = ("ratings",)
 
 
-def _stamp(names) -> tuple:
-    """Cheap aggregates over the tables `names` (keys of the table below), in one statement.
-
-    One scalar subquery per value: SQLite answers max(id) from the index's last entry and
-    sum(home_org_id) from the home-org index alone (a join of derived tables ran 4x slower).
-    """
+def _stamp_parts() -> dict:
+    """What each validity check reads. Big tables only through an index's last entry (max of an
+    indexed column): a new row raises the max id, a change in place raises max(updated_at) or the
+    decision / cancellation time; small tables (orgs, teams, youth homes and their hours) are
+    summed whole. Bookings count for the figures once approved, and stop when cancelled: both
+    stamp a time. Beneficiary counts can be deleted (an emptied category): their count too."""
     count, total, length, high = sa.func.count, sa.func.sum, sa.func.length, sa.func.max
-    parts = {
+    return {
         "ledger": (ServiceRecord, [high(ServiceRecord.id)]),
         "orgs": (Org, [count(), high(Org.id), total(Org.parent_id), total(length(Org.path)), total(length(Org.name))]),
-        "teams": (Team, [count(), high(Team.id), total(length(Team.name))]),
-        "events": (Event, [count(), high(Event.updated_at)]),
+        "teams": (
+            Team,
+            [
+                count(),
+                high(Team.id),
+                total(length(Team.name)),
+                total(sa.case((Team.active.is_(True), Team.id), else_=0)),
+            ],
+        ),
+        "roots": (Org, [total(sa.case((Org.parent_id.is_(None), 1), else_=0))]),
+        "events": (Event, [high(Event.id), high(Event.updated_at)]),
         "served": (BeneficiaryCount, [count(), high(BeneficiaryCount.updated_at)]),
-        "bookings": (Booking, [count(), high(Booking.decided_at), high(Booking.cancelled_at)]),
-        "venues": (Venue, [count(), total(sa.case((Venue.active.is_(True), Venue.id), else_=0))]),
+        "bookings": (Booking, [high(Booking.id), high(Booking.decided_at), high(Booking.cancelled_at)]),
+        "venues": (Venue, [count(), total(sa.case((Venue.active.is_(True), Venue.id), else_=0)), total(Venue.org_id)]),
         "opening": (OpeningHours, [count(), high(OpeningHours.id)]),
         "closures": (Closure, [count(), high(Closure.id)]),
         "users": (User, [high(User.id), total(User.home_org_id)]),
+        "ratings": (Feedback, [high(Feedback.id)]),
     }
-    columns = [
-        sa.select(aggregate).select_from(parts[name][0]).scalar_subquery()
-        for name in names
-        for aggregate in parts[name][1]
-    ]
-    return tuple(db.session.execute(sa.select(*columns)).one())
 
 
-def _ledger_stamp() -> tuple:
-    """(highest service-record id, org tree, team names): a few index reads."""
-    return _stamp(LEDGER_STAMP)
+#: the SELECT of each combination of stamp groups, built once per process (building it took longer
+#: than running it)
+_stamp_selects: dict[tuple, tuple[sa.Select, list[int]]] = {}
 
 
-def _rest_stamp() -> tuple:
-    """Counts and latest changes of events, people served, bookings, youth homes and users:
-    scans of mid-sized tables (tens of milliseconds at city scale), so checked at most every
-    REPORTS_REST_MAX_AGE seconds."""
-    return _stamp(("events", "served", "bookings", "venues", "opening", "closures", "users"))
+def _stamps(*groups: tuple[str, ...]) -> tuple[tuple, ...]:
+    """The validity stamps of several groups of tables (see `_stamp_parts`) in one statement.
+
+    One scalar subquery per value: both databases answer max(id) from the index's last entry and
+    sum(home_org_id) from the home-org index alone (a join of derived tables ran 4x slower).
+    """
+    built = _stamp_selects.get(groups)
+    if built is None:
+        parts = _stamp_parts()
+        columns, sizes = [], []
+        for names in groups:
+            sizes.append(sum(len(parts[name][1]) for name in names))
+            for name in names:
+                table, aggregates = parts[name]
+                columns += [sa.select(aggregate).select_from(table).scalar_subquery() for aggregate in aggregates]
+        built = _stamp_selects[groups] = (sa.select(*columns), sizes)
+    stmt, sizes = built
+    values = tuple(db.session.execute(stmt).one())
+    out, i = [], 0
+    for n in sizes:
+        out.append(values[i : i + n])
+        i += n
+    return tuple(out)
 
 
 #: the home panel computes a dashboard from scratch only for subtrees with at most this many events
@@ -1096,10 +1165,20 @@ def _is_cheap(org: Org, period: Period) -> bool:
 def dashboard(org: Org, period: Period, use_cache: bool = True, only_if_cheap: bool = False) -> Dashboard | None:
     """All the dashboard's figures for `org`'s subtree and `period`.
 
+    A cached dashboard costs one statement: the ledger's validity stamp, with the rest's when it is
+    due (every REPORTS_REST_MAX_AGE seconds) and the highest rating id, which the feedback
+    section's cached tables are checked against (handed to it, so it need not read it again).
+    The Dashboard returned may be shared by every request until a figure changes: do not modify it.
+
     only_if_cheap: None instead of a long computation (a big subtree with nothing cached).
     """
     key = (org.id, org.path, period.start, period.end)
-    ledger_stamp = _ledger_stamp()
+    rest_entry = cache.get_any(("rest", *key)) if use_cache else None
+    max_age = current_app.config.get("REPORTS_REST_MAX_AGE", REST_MAX_AGE)
+    rest_recent = rest_entry is not None and time.monotonic() - rest_entry[2] < max_age
+    groups = (LEDGER_STAMP, RATINGS_STAMP) if rest_recent else (LEDGER_STAMP, RATINGS_STAMP, REST_STAMP)
+    ledger_stamp, (latest_rating,), *rest_stamp = _stamps(*groups)
+    note_latest_rating_id(latest_rating)
     as_of, tree = ledger_stamp[0], ledger_stamp[1:]
     ledger = None
     if use_cache:
@@ -1109,21 +1188,20 @@ def dashboard(org: Org, period: Period, use_cache: bool = True, only_if_cheap: b
             stale = cache.get_any(("ledger", *key))
             if stale is not None and stale[0][1:] == tree and (stale[0][0] or 0) <= (as_of or 0):
                 ledger = _refresh_ledger(org, period, stale[1], as_of or 0)
+            if ledger is not None:
+                cache.put(("ledger", *key), ledger_stamp, ledger)
     cheap = None
     if ledger is None:
         if only_if_cheap and not (cheap := _is_cheap(org, period)):
             return None
         ledger = _ledger_part(org, period, as_of or 0)
-    if use_cache:
-        cache.put(("ledger", *key), ledger_stamp, ledger)
+        if use_cache:
+            cache.put(("ledger", *key), ledger_stamp, ledger)
     rest = None
-    if use_cache:
-        entry = cache.get_any(("rest", *key))
-        max_age = current_app.config.get("REPORTS_REST_MAX_AGE", REST_MAX_AGE)
-        if entry is not None and time.monotonic() - entry[2] < max_age:
-            rest = entry[1]  # checked recently: events, bookings and accounts change slowly
-    if rest is None:
-        rest_stamp = _rest_stamp()
+    if rest_recent:
+        rest = rest_entry[1]  # checked recently: events, bookings and accounts change slowly
+    else:
+        rest_stamp = rest_stamp[0]
         rest = cache.get(("rest", *key), rest_stamp) if use_cache else None
         if rest is None:
             if only_if_cheap and cheap is None and not _is_cheap(org, period):
@@ -1131,7 +1209,9 @@ def dashboard(org: Org, period: Period, use_cache: bool = True, only_if_cheap: b
             rest = _rest_part(org, period)
             if use_cache:
                 cache.put(("rest", *key), rest_stamp, rest)
-    return _assemble(org, period, ledger, rest)
+    if not use_cache:
+        return _assemble(org, period, ledger, rest)
+    return cache.board(key, ledger, rest, lambda: _assemble(org, period, ledger, rest))
 
 
 def _top(by_team: dict[int, list[int]], n: int) -> list[int]:

@@ -173,6 +173,9 @@ class Booking(db.Model):
             "state != 'rejected' OR length(coalesce(decision_note, '')) > 0", name="rejection_needs_reason"
         ),
         sa.Index("ix_bookings_venue_starts", "venue_id", "starts_at"),
+        # the latest approval / cancellation: what cached report figures are checked against
+        sa.Index("ix_bookings_decided_at", "decided_at"),
+        sa.Index("ix_bookings_cancelled_at", "cancelled_at"),
         sa.Index(
             "ix_bookings_pending",
             "venue_id",

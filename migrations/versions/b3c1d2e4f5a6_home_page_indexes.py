@@ -1,7 +1,7 @@
 """home page: partial indexes of the events whose hours are not confirmed yet and of pending bookings by start
 
 Revision ID: b3c1d2e4f5a6
-Revises: 6a9067c04c60
+Revises: ca06ce96dbdd
 Create Date: 2026-11-30 10:00:00.000000
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "b3c1d2e4f5a6"
-down_revision = "6a9067c04c60"
+down_revision = "ca06ce96dbdd"
 branch_labels = None
 depends_on = None
 
