@@ -120,6 +120,18 @@ def _on_begin(conn) -> None:  # noqa: ANN001
             conn.connection.info["qingyi_autocommit"] = True
 
 
+@event.listens_for(Engine, "before_execute")
+def _streams_need_a_transaction(conn, clauseelement, multiparams, params, execution_options) -> None:  # noqa: ANN001
+    """A result streamed from the server (yield_per, stream_results: a PostgreSQL cursor) needs a transaction:
+    a read that began without one (see _on_begin) gets one from here on."""
+    if conn.connection.info.get("qingyi_autocommit") and (
+        execution_options.get("yield_per") or execution_options.get("stream_results")
+    ):
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection.autocommit and dbapi_connection.info.transaction_status == 0:  # IDLE
+            dbapi_connection.autocommit = False
+
+
 def _leave_writer_queue(connection_record) -> None:  # noqa: ANN001
     if connection_record.info.pop("qingyi_writing", False):
         connection_record.info["qingyi_writers"].release()
