@@ -7,7 +7,8 @@ Reads of a request that writes nothing (GET, HEAD, and what a POST reads after i
 a transaction of their own on both databases, each statement in its own snapshot — what PostgreSQL's
 default READ COMMITTED gives a transaction anyway. It saves the BEGIN and ROLLBACK a page would
 otherwise pay for (on PostgreSQL two round trips of the five to eight a page needs). Commands and
-tests outside a request keep their transactions.
+tests outside a request keep their transactions. On PostgreSQL a read that streams its result from a
+server-side cursor, or opens a savepoint, gets a transaction from that statement on (both need one).
 
 PostgreSQL connections that sat idle in the pool for IDLE_PING_SECONDS are checked (one round trip)
 before use, so a database restart overnight costs nobody an error; a connection in steady use is not
@@ -120,16 +121,27 @@ def _on_begin(conn) -> None:  # noqa: ANN001
             conn.connection.info["qingyi_autocommit"] = True
 
 
+def _transaction_from_here(conn) -> None:  # noqa: ANN001
+    """A PostgreSQL connection reading without a transaction (see _on_begin) starts one with its next statement."""
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection.autocommit and dbapi_connection.info.transaction_status == 0:  # IDLE
+        dbapi_connection.autocommit = False
+
+
 @event.listens_for(Engine, "before_execute")
 def _streams_need_a_transaction(conn, clauseelement, multiparams, params, execution_options) -> None:  # noqa: ANN001
-    """A result streamed from the server (yield_per, stream_results: a PostgreSQL cursor) needs a transaction:
-    a read that began without one (see _on_begin) gets one from here on."""
+    """A result streamed from the server (yield_per, stream_results: a PostgreSQL cursor) needs a transaction."""
     if conn.connection.info.get("qingyi_autocommit") and (
         execution_options.get("yield_per") or execution_options.get("stream_results")
     ):
-        dbapi_connection = conn.connection.dbapi_connection
-        if dbapi_connection.autocommit and dbapi_connection.info.transaction_status == 0:  # IDLE
-            dbapi_connection.autocommit = False
+        _transaction_from_here(conn)
+
+
+@event.listens_for(Engine, "savepoint")
+def _savepoints_need_a_transaction(conn, name) -> None:  # noqa: ANN001
+    """A savepoint (begin_nested: a read page that creates missing defaults) needs a transaction too."""
+    if conn.connection.info.get("qingyi_autocommit"):
+        _transaction_from_here(conn)
 
 
 def _leave_writer_queue(connection_record) -> None:  # noqa: ANN001
