@@ -297,6 +297,11 @@ def org_scope(org_id: int | None) -> OrgScope | None:
         return None
     cache = g.setdefault("_org_scopes", {}) if has_request_context() else {}
     if org_id not in cache:
+        org = _loaded_orgs([org_id]).get(org_id)
+        if org is not None and len(_loaded_orgs(org.ancestor_ids or [org.id])) == len(org.ancestor_ids or [org.id]):
+            # the request has the org and its ancestors already (with_org_chain): no statement
+            cache[org_id] = OrgScope(org.id, org.path, effective_settings(org))
+            return cache[org_id]
         rows = fetch(_scope_statement(), {"org_id": org_id})
         row = rows[0] if rows else None
         if row is None:
