@@ -734,7 +734,8 @@ def promote_waitlist(event: Event) -> list[Registration]:
     """Fill free seats from the head of the waitlist, at once; each promoted volunteer is notified."""
     event = lock_event(event)
     free = event.capacity - event.confirmed_count
-    if free <= 0 or event.state != "published":
+    # the waitlist's count is kept under the same lock as the seats: none waiting, nothing to read
+    if free <= 0 or event.state != "published" or event.waitlist_count <= 0:
         return []
     batch = list(
         db.session.scalars(
