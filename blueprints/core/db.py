@@ -200,6 +200,38 @@ def set_write_intent(value: bool) -> None:
     _write_intent.set(value)
 
 
+def writes_late(view):  # noqa: ANN001, ANN201
+    """Mark a view whose request reads first and starts writing only when its service says so
+    (begin_writing): its reads before that run as a GET's do, and on SQLite the other writers are kept
+    waiting only from that moment to the commit, not for the whole request (the user's row, the form,
+    the checks). The view's service must call begin_writing() before it reads what it writes from."""
+    view.qingyi_writes_late = True
+    return view
+
+
+def begin_writing() -> None:
+    """From here on the request writes: its transaction starts now if it has none yet (SQLite: the writers'
+    turn and BEGIN IMMEDIATE; PostgreSQL: a transaction from the next statement). No-op when the
+    transaction already writes, and outside a request (commands and tests keep their transactions)."""
+    from .extensions import db
+
+    if not has_request_context():
+        return
+    _write_intent.set(True)
+    conn = db.session.connection()
+    if conn.dialect.name == "sqlite":
+        dbapi_connection = conn.connection.dbapi_connection
+        if not dbapi_connection.in_transaction:
+            info = conn.connection.info
+            queue = info.get("qingyi_writers")
+            if queue is not None and not info.get("qingyi_writing"):
+                queue.acquire()
+                info["qingyi_writing"] = True
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.connection.info.get("qingyi_autocommit"):
+        _transaction_from_here(conn)
+
+
 @contextlib.contextmanager
 def write_intent() -> Iterator[None]:
     """Within this block, new SQLite transactions take the write lock at BEGIN."""

@@ -138,7 +138,8 @@ def init_core(app: Flask) -> None:
 
     @app.before_request
     def _mark_writes() -> None:
-        set_write_intent(request.method not in SAFE_METHODS)
+        view = app.view_functions.get(request.endpoint)
+        set_write_intent(request.method not in SAFE_METHODS and not getattr(view, "qingyi_writes_late", False))
         g.htmx = request.headers.get("HX-Request") == "true"
 
     csp = _csp(app)

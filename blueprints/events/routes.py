@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 
 from blueprints.auth.models import User, new_feed_token
 from blueprints.core.authz import admin_required, require, safe_next
-from blueprints.core.db import commit_keeping_state
+from blueprints.core.db import commit_keeping_state, writes_late
 from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
@@ -73,6 +73,7 @@ from .services import (
     change_capacity,
     complete_event,
     create_event,
+    lock_volunteer,
     locked_event,
     place_text,
     publish_event,
@@ -111,10 +112,12 @@ def _event_or_404(event_id: int) -> Event:
     return event
 
 
-def _event_to_register(event_id: int) -> Event:
+def _event_to_register(event_id: int, *, registering: bool = False) -> Event:
     """The event a volunteer registers for or leaves, read and locked for the transaction at once (the
-    service would lock it anyway); the row alone: the answer, the registration block, needs none of its
-    relationships. Drafts are 404 as above."""
+    service would lock it anyway; a registration locks the volunteer first, as the service does); the
+    row alone: the answer, the registration block, needs none of its relationships. Drafts are 404 as above."""
+    if registering:
+        lock_volunteer(current_user)
     event = locked_event(event_id)
     if event is None or (event.state == "draft" and not can_manage_event(current_user, event)):
         abort(404)
@@ -366,9 +369,10 @@ def show(event_id: int):
 
 @bp.post("/<int:event_id>/register")
 @login_required
+@writes_late
 def register_view(event_id: int):
     """One tap: a confirmed place, or a place on the waitlist."""
-    event = _event_to_register(event_id)
+    event = _event_to_register(event_id, registering=True)
     _check_csrf()
     try:
         registration = register(event, current_user)
@@ -390,6 +394,7 @@ def register_view(event_id: int):
 
 @bp.post("/<int:event_id>/registration/cancel")
 @login_required
+@writes_late
 def cancel_mine(event_id: int):
     """One tap: give up my place (a freed seat goes to the first on the waitlist at once)."""
     event = _event_to_register(event_id)

@@ -27,6 +27,7 @@ from flask import has_request_context, url_for
 from flask_babel import force_locale
 
 from blueprints.core.audit import record_audit
+from blueprints.core.db import begin_writing
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import to_local, utcnow
 from blueprints.core.translate import lazy_gettext as _l
@@ -469,6 +470,7 @@ def locked_event(event_id: int) -> Event | None:
     write lock from BEGIN IMMEDIATE. The row is read afresh (populate_existing): its counters are the
     ones the lock protects.
     """
+    begin_writing()
     event = db.session.execute(
         sa.select(Event)
         .where(Event.id == event_id)
@@ -493,14 +495,24 @@ def lock_event(event: Event) -> Event:
 @sa.event.listens_for(sa.orm.Session, "after_soft_rollback")
 def _locks_released(session, *args) -> None:  # noqa: ANN001 - a savepoint rolled back releases its locks too
     session.info.pop(_LOCKED, None)
+    session.info.pop(_LOCKED_VOLUNTEERS, None)
 
 
-def _lock_volunteer(user) -> None:
-    """Serialise one volunteer's registrations, so two taps at overlapping events cannot both win."""
+_LOCKED_VOLUNTEERS = "qingyi_locked_volunteers"
+
+
+def lock_volunteer(user) -> None:
+    """Serialise one volunteer's registrations, so two taps at overlapping events cannot both win — once a
+    transaction. Taken before the event's lock, always (one order for every path: no deadlock)."""
     from blueprints.auth.models import User
 
+    begin_writing()
+    locked = db.session.info.setdefault(_LOCKED_VOLUNTEERS, set())
+    if user.id in locked:
+        return
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update(key_share=True))
+    locked.add(user.id)
 
 
 def _expire_event(event: Event) -> None:
@@ -613,7 +625,7 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
     Flushes; the caller commits.
     """
     now = now or utcnow()
-    _lock_volunteer(user)
+    lock_volunteer(user)
     event = lock_event(event)
     _check_registrable(event, user, walk_in, now)
     existing = active_registration(event, user)
