@@ -4,10 +4,13 @@ calendar and the iCal feed show the booking."""
 
 from __future__ import annotations
 
+import re
+
 import icalendar
 import pytest
 import requests
 import sqlalchemy as sa
+from playwright.sync_api import expect
 
 from blueprints.core.extensions import db
 from blueprints.venues.models import Booking
@@ -73,7 +76,9 @@ def test_request_approve_notify_refuse(
     manager.click(f"#booking-{booking.id} form[action$='/approve'] button")
     manager.wait_for_selector(f"#booking-{booking.id} >> text=已预约成功")
     assert manager.url.endswith("/venues/approvals")  # swapped in place, no reload
-    assert "badge-empty" in manager.get_attribute("#badge-approvals", "class")
+    # the badge came out of band in the same answer; while htmx settles it still wears the old classes
+    # ("badge htmx-added htmx-settling"), so wait for the settled element
+    expect(manager.locator("#badge-approvals")).to_have_class(re.compile(r"(^|\s)badge-empty(\s|$)"), timeout=15_000)
     assert manager.evaluate("document.documentElement.scrollWidth") <= 390
     shot(manager, "venues-approved-phone")
     context.close()
