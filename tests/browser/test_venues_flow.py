@@ -25,7 +25,9 @@ def _login(page, base: str, phone: str) -> None:
     page.fill("#phone", phone)
     page.fill("#password", PASSWORD)
     page.click("form#login-form button")
-    page.wait_for_load_state("networkidle")
+    # until the answer's redirect has loaded: "networkidle" right after the click could be the login page's
+    # own, and the test's next goto then aborted the login's navigation (net::ERR_ABORTED)
+    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
 def test_request_approve_notify_refuse(
@@ -94,7 +96,7 @@ def test_request_approve_notify_refuse(
 
     # a second request for the same slot is refused beside the field
     leader.click("form[action*='logout'] button")
-    leader.wait_for_load_state("networkidle")
+    leader.wait_for_selector("text=您已退出登录")  # signed out (not merely a page that was idle before the click)
     _login(leader, server.url, "13800000021")  # another leader wants the same morning
     leader.goto(server.url + f"/venues/{venue.id}/book")
     leader.fill("#day", day)
