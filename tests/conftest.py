@@ -39,6 +39,49 @@ def pytest_configure(config):
     _share_url_builders()
 
 
+#: tests (node id prefixes) that take tens of seconds, longest first: started before the rest, so that the
+#: two xdist workers finish together (an ordering hint only: a test missing here is merely started later)
+LONG_TESTS = (
+    "tests/security/test_fuzz_forms.py::test_one_hostile_value_at_a_time",
+    "tests/security/test_fuzz_forms.py::test_every_form_survives_hypothesis",
+    "tests/security/test_authz_matrix.py::test_authorization_matrix",
+    "tests/hours/test_ledger.py::test_every_route_leaves_existing_records_unchanged",
+    "tests/security/test_hardening.py",
+    "tests/reports/test_cli.py::test_export_memory_stays_flat_as_rows_grow",
+    "tests/perf/test_page_weight.py::test_pages_are_light_and_gzipped",
+    "tests/test_migrations.py",
+    "tests/test_backup.py",
+    "tests/perf/test_query_budget.py",
+    "tests/security/test_fuzz_forms.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker names the groups
+def pytest_collection_modifyitems(config, items):
+    """Groups and order for `make test` (pytest -n 2 --dist loadgroup).
+
+    Tests that start processes (gunicorn servers, client processes: marked `concurrency`) run one after
+    another on one worker, so two of them never compete for the two cores (their figures and time
+    bounds are those of one scenario at a time); browser tests share the other worker's Chromium. The
+    rest go to whichever worker is free, the longest first.
+    """
+    for item in items:
+        if item.get_closest_marker("concurrency"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
+        elif item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+    def rank(item) -> tuple[int, int]:
+        if item.get_closest_marker("xdist_group"):
+            return 0, 0
+        long = [i for i, prefix in enumerate(LONG_TESTS) if item.nodeid.startswith(prefix)]
+        if long:
+            return 1, long[0]
+        return (1, len(LONG_TESTS)) if item.get_closest_marker("slow") else (2, 0)
+
+    items.sort(key=rank)  # stable: within a rank, the collection's order
+
+
 def _share_url_builders() -> None:
     """Every test makes its own app; most of create_app's time (about 30 of 37 ms) is werkzeug compiling
     the same URL builder functions again for each rule, from generated Python source. A builder depends
