@@ -80,7 +80,7 @@ def test_request_approve_notify_refuse(
     assert manager.url.endswith("/venues/approvals")  # swapped in place, no reload
     # the badge came out of band in the same answer; while htmx settles it still wears the old classes
     # ("badge htmx-added htmx-settling"), so wait for the settled element
-    expect(manager.locator("#badge-approvals")).to_have_class(re.compile(r"(^|\s)badge-empty(\s|$)"), timeout=15_000)
+    expect(manager.locator("#badge-approvals")).to_have_class(re.compile(r"(^|\s)badge-empty(\s|$)"))
     assert manager.evaluate("document.documentElement.scrollWidth") <= 390
     shot(manager, "venues-approved-phone")
     context.close()

@@ -35,7 +35,9 @@ class LiveServer:
         self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> LiveServer:
+    def start(self, timeout: float = 90) -> LiveServer:
+        """Start gunicorn and wait until it answers /healthz: generously, since each worker imports the app
+        (seconds each on a loaded machine; 30 s was not always enough for four)."""
         from tests.conftest import SECRET
 
         env = {
