@@ -60,16 +60,15 @@ LONG_TESTS = (
 def pytest_collection_modifyitems(config, items):
     """Groups and order for `make test` (pytest -n 2 --dist loadgroup).
 
-    Tests that start processes (gunicorn servers, client processes: marked `concurrency`) run one after
-    another on one worker, so two of them never compete for the two cores (their figures and time
-    bounds are those of one scenario at a time); browser tests share the other worker's Chromium. The
-    rest go to whichever worker is free, the longest first.
+    Tests that start servers and processes (marked `concurrency`: gunicorn clusters and client processes;
+    `browser`: a gunicorn and Chromium) run one after another on one worker, so two of them never compete
+    for the two cores (a race scenario's figures and time bounds are its own, a browser's page loads are
+    not starved by a race next door) and one Chromium serves them all. The rest go to whichever worker is
+    free, the longest first.
     """
     for item in items:
-        if item.get_closest_marker("concurrency"):
-            item.add_marker(pytest.mark.xdist_group("processes"))
-        elif item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.xdist_group("browser"))
+        if item.get_closest_marker("concurrency") or item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("servers"))
 
     def rank(item) -> tuple[int, int]:
         if item.get_closest_marker("xdist_group"):
