@@ -43,8 +43,10 @@ run: seed
 	@echo "Qingyi is at http://$(HOST):$(PORT)  (Ctrl-C to stop)"
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
-# two processes: the suite runs every database test on SQLite and PostgreSQL (each worker has its own databases)
-PYTEST_ARGS ?= -n 2
+# two processes: the suite runs every database test on SQLite and PostgreSQL (each worker has its own databases);
+# loadgroup: the tests that start servers (races, browser) run on one worker, one at a time; the rest
+# wherever a worker is free, longest first (tests/conftest.py)
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 test: install-test
 	$(BIN)/pytest $(PYTEST_ARGS)
 

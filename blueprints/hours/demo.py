@@ -8,14 +8,15 @@ category_ids, team_org.
 - Attendance of the past events: about 1 in 13 confirmed people is a no-show, the rest attended;
   most of them checked in and out (small scale), so hours come from the times.
 - The hours of every past event are confirmed (service records written by the rules the org sets:
-  rounding, cap, minimum attendance), except the latest past event of the main team, which waits for
-  its leader (13800000020) to confirm — with one person who forgot to check out.
+  rounding, cap, minimum attendance), except the latest past event of the main team with people on
+  its roster, which waits for its leader (13800000020) to confirm — with one person who forgot to
+  check out and some not marked yet.
 - An archive of earlier service: completed events of each team over the previous year with their
   attendance and records, so lifetime totals and star levels mean something. City scale tops the
   ledger up to 1,000,000 service records.
 - A few corrections (superseding records with a reason), pending / approved / rejected requests
   (the demo volunteer 13800000030 has one pending), people served per event, and one certificate
-  for the demo volunteer.
+  for the demo volunteer (this year so far; last year while this year has no service yet).
 
 City scale keeps the archive as ledger rows only (no roster rows for the archive events), and
 builds the ledger's secondary indexes after the bulk load.
@@ -29,7 +30,7 @@ Adds to ctx.data:
 from __future__ import annotations
 
 import contextlib
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 
 import sqlalchemy as sa
 
@@ -82,7 +83,8 @@ def seed(ctx) -> None:  # noqa: ANN001
     settings = _SettingsCache()
     leaders = data.get("leader_ids", {})
     main_team = data.get("main_team_id")
-    unconfirmed = _unconfirmed_events(events, main_team)
+    past_registrations = data.get("past_registrations") or []
+    unconfirmed = _unconfirmed_events(events, main_team, {eid for _rid, eid, _uid in past_registrations})
     data["unconfirmed_event_ids"] = sorted(unconfirmed)
 
     # --- attendance of the past events (set-based: a million rows at city scale) ---
@@ -98,14 +100,18 @@ def seed(ctx) -> None:  # noqa: ANN001
     times: list[dict] = []
     records: list[dict] = []
     record_id = next_id(ServiceRecord)
-    for rid, eid, uid in data.get("past_registrations") or []:
+    waiting_seen: dict[int, int] = {}  # unconfirmed event -> its registrations seen so far
+    for rid, eid, uid in past_registrations:
         event = events.get(eid)
         if event is None:
             continue
         if eid in unconfirmed:
-            if rid % 3 != 0:  # the leader still has the roster to finish: some have checked in
+            # the leader still has the roster to finish: every third person is not marked yet, the others
+            # checked in, and the first of them forgot to check out (by position, not by id: on any date)
+            position = waiting_seen[eid] = waiting_seen.get(eid, -1) + 1
+            if position % 3 != 2:
                 check_in = event["starts_at"] + timedelta(minutes=rid % 11 - 5)
-                check_out = None if rid % 7 == 0 else event["ends_at"] - timedelta(minutes=rid % 17)
+                check_out = None if position == 0 else event["ends_at"] - timedelta(minutes=rid % 17)
                 times.append({"rid": rid, "cin": check_in, "cout": check_out})
             continue
         if rid % 13 == 0:
@@ -221,9 +227,10 @@ def _load_events(ids: list[int]) -> dict[int, dict]:
     return events
 
 
-def _unconfirmed_events(events: dict[int, dict], main_team: int | None) -> set[int]:
-    """The latest past event of the main team waits for its leader to confirm the hours."""
-    mine = [e for e in events.values() if e["team_id"] == main_team]
+def _unconfirmed_events(events: dict[int, dict], main_team: int | None, attended: set[int]) -> set[int]:
+    """The latest past event of the main team that had people (`attended`: events with confirmed
+    registrations) waits for its leader to confirm the hours."""
+    mine = [e for e in events.values() if e["team_id"] == main_team and e["id"] in attended]
     if not mine:
         return set()
     return {max(mine, key=lambda e: e["ends_at"])["id"]}
@@ -450,7 +457,8 @@ def _beneficiaries(ctx, event_ids: list[int]) -> None:  # noqa: ANN001
 
 
 def _certificate(ctx) -> None:  # noqa: ANN001
-    """One certificate for the demo volunteer covering this year (issued by themselves)."""
+    """One certificate for the demo volunteer (issued by themselves) covering this year up to
+    yesterday; early in January, while this year has no service yet, last year."""
     from blueprints.auth.models import User
     from blueprints.hours.services import certificate_figures
 
@@ -458,10 +466,14 @@ def _certificate(ctx) -> None:  # noqa: ANN001
     user = db.session.get(User, demo_volunteer) if demo_volunteer else None
     if user is None or user.home_org_id is None:
         return
-    start, end = ctx.today.replace(month=1, day=1), ctx.today - timedelta(days=1)
-    if end < start:
-        return
-    minutes, events = certificate_figures(user, start, end)
+    yesterday = ctx.today - timedelta(days=1)
+    minutes, events = 0, []
+    for start in (ctx.today.replace(month=1, day=1), date(ctx.today.year - 1, 1, 1)):
+        end = min(yesterday, date(start.year, 12, 31))
+        if end >= start:
+            minutes, events = certificate_figures(user, start, end)
+        if minutes:
+            break
     if not minutes:
         return
     issued = ctx.now - timedelta(days=1)

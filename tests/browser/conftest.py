@@ -12,6 +12,10 @@ from tests.support.live import HTMX_FILE
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+#: ms a page load, a wait or an expect() may take: generous, since the suite's other worker keeps both
+#: cores busy (Playwright's defaults, 30 s and 5 s, timed out on a loaded machine); a passing test waits
+#: only as long as its condition takes
+TIMEOUT_MS = 90_000
 
 
 def _missing() -> str | None:
@@ -31,8 +35,9 @@ def browser():
     reason = _missing()
     if reason:
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:
         b = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -46,8 +51,24 @@ def browser():
                 "--no-first-run",
             ],
         )
-        yield b
+        yield _GenerousBrowser(b)
         b.close()
+
+
+class _GenerousBrowser:
+    """The browser, whose new contexts wait TIMEOUT_MS for pages and conditions."""
+
+    def __init__(self, browser) -> None:
+        self._browser = browser
+
+    def new_context(self, **options):
+        context = self._browser.new_context(**options)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.set_default_navigation_timeout(TIMEOUT_MS)
+        return context
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture
@@ -60,8 +81,14 @@ def phone_page(browser):
 
 
 @pytest.fixture
-def shot():
-    """Save a screenshot under screenshots/ (git-ignored) for a human to look at."""
+def shot(request):
+    """Save a screenshot under screenshots/ (git-ignored) for a human to look at.
+
+    Taken in the SQLite run of a test only: its PostgreSQL run shows the same pages and would write the
+    same files again (a full-page shot at twice the pixels costs a tenth of a second or more)."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("db_url") == "postgresql":
+        return lambda page, name: None
 
     def _shot(page, name: str) -> Path:
         SHOTS.mkdir(exist_ok=True)

@@ -41,7 +41,8 @@ def test_check_in_hours_correction_certificate(app, h_world, live_server, browse
     leader.goto(f"{base}/account/login?next=/hours/events/{world.event.id}/checkin?mode=in")
     _login(leader, base, world.leader.phone)
     leader.wait_for_selector("#checkin-screen svg")
-    assert leader.evaluate("typeof htmx") == "object"
+    # htmx is a deferred script: it runs after the page is parsed, which may be after the QR code appeared
+    leader.wait_for_function("typeof htmx === 'object'")
     scan_url = leader.get_attribute("#checkin-screen", "data-scan-url")
     assert re.search(r"/hours/scan/\d+\.in\.", scan_url)
     shot(leader, "hours-checkin-screen-390")

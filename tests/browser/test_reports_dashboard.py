@@ -16,7 +16,9 @@ def _login(page, base: str, phone: str) -> None:
     page.fill("#phone", phone)
     page.fill("#password", PASSWORD)
     page.click("form#login-form button")
-    page.wait_for_load_state("networkidle")
+    # until the answer's redirect has loaded: "networkidle" right after the click could be the login page's
+    # own, and the test's next goto then aborted the login's navigation (net::ERR_ABORTED)
+    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
 def test_dashboard_and_tally_on_a_phone(app, r_ledger, live_server, phone_page, shot, browser):

@@ -65,7 +65,7 @@ def start_cluster(db_url: str, backend: str) -> Cluster:
 
     def start(server: LiveServer) -> None:
         try:
-            server.start(timeout=60)
+            server.start()
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
 

@@ -49,7 +49,7 @@ def test_postgres_outage_gives_503_then_recovers(app, backend, city_tree, live_s
         assert set(statuses) == {503}, statuses
     finally:
         _set_connections(db_name, allowed=True)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a bound, not a wait: on a loaded machine reconnecting takes a while
     while time.monotonic() < deadline:
         r = requests.get(server.url + "/orgs/search?org_query=向阳", timeout=20)
         if r.status_code == 200:

@@ -35,7 +35,9 @@ class LiveServer:
         self.extra_env = env or {}
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30) -> LiveServer:
+    def start(self, timeout: float = 90) -> LiveServer:
+        """Start gunicorn and wait until it answers /healthz: generously, since each worker imports the app
+        (seconds each on a loaded machine; 30 s was not always enough for four)."""
         from tests.conftest import SECRET
 
         env = {
@@ -110,7 +112,11 @@ def csrf_from(html: str) -> str:
 
 
 def signed_in_session(base_url: str, phone: str, password: str):
-    """A requests.Session logged in as `phone`, with its CSRF token in the default headers."""
+    """A requests.Session logged in as `phone` with the password, its CSRF token in the default headers.
+
+    The token is the login page's: signing in keeps the session's CSRF secret, so the token stays valid
+    (were that to change, the session's first POST would be refused with a 400, not pass unnoticed).
+    No page is fetched after the login: the race tests sign in hundreds of volunteers this way."""
     import requests
 
     s = requests.Session()
@@ -122,8 +128,7 @@ def signed_in_session(base_url: str, phone: str, password: str):
         allow_redirects=False,
         timeout=30,
     )
-    if r.status_code != 303:
-        raise AssertionError(f"login failed for {phone}: {r.status_code}")
-    page = s.get(base_url + "/", timeout=30)
-    s.headers["X-CSRFToken"] = csrf_from(page.text)
+    if r.status_code != 303 or r.headers.get("Location", "").split("?")[0].endswith("/account/login"):
+        raise AssertionError(f"login failed for {phone}: {r.status_code} {r.headers.get('Location', '')}")
+    s.headers["X-CSRFToken"] = token
     return s

@@ -32,7 +32,7 @@ def capture(base: str, phone: str, password: str, paths: list[str], prefix: str 
                 page.fill("#phone", phone)
                 page.fill("#password", password)
                 page.click("form#login-form button")
-                page.wait_for_load_state("networkidle")
+                page.wait_for_url(lambda url: "/account/login" not in url)  # the login's redirect has loaded
             for path in paths:
                 page.goto(base + path)
                 page.wait_for_load_state("networkidle")

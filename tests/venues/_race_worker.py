@@ -1,4 +1,5 @@
-"""Code run in child processes by test_booking_races (spawned: each has its own app and connections)."""
+"""Code run in child processes by test_booking_races (forked from a fresh forkserver: each has its own app and
+connections)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def approve_in_process(db_url: str, booking_id: int, user_id: int, barrier, resu
 
     app = create_app(test_config(db_url))
     with app.test_request_context("/", headers={"Accept-Language": "en"}):
-        barrier.wait(timeout=60)
+        barrier.wait(timeout=180)  # the others are still importing the app on a loaded machine
         started = time.monotonic()
         with write_intent():
             user = db.session.get(User, user_id)
@@ -50,7 +51,7 @@ def raw_approve_in_process(db_url: str, booking_id: int, barrier, results) -> No
 
     app = create_app(test_config(db_url))
     with app.app_context():
-        barrier.wait(timeout=60)
+        barrier.wait(timeout=180)  # the others are still importing the app on a loaded machine
         with write_intent():
             try:
                 db.session.execute(sa.text("UPDATE bookings SET state = 'approved' WHERE id = :id"), {"id": booking_id})
