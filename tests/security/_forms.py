@@ -82,7 +82,7 @@ class _FormParser(HTMLParser):
         a = {k: (v or "") for k, v in attrs}
         if tag == "form":
             if a.get("method", "get").lower() == "post":
-                self._form = {"action": a.get("action", ""), "kinds": {}, "options": {}, "values": {}}
+                self._form = {"action": a.get("action", ""), "kinds": {}, "options": {}, "values": {}, "also": []}
                 self.forms.append(self._form)
             else:
                 self._form = None
@@ -106,7 +106,9 @@ class _FormParser(HTMLParser):
             self._select = name
         elif tag == "option" and self._select:
             form["options"][self._select].append(a.get("value", ""))
-        elif tag == "button" and name:
+        if tag in ("button", "input") and a.get("formaction"):  # the same fields, posted elsewhere
+            form["also"].append(a["formaction"])
+        if tag == "button" and name:
             form["kinds"].setdefault(name, "button")
             form["options"].setdefault(name, []).append(a.get("value", ""))
 
@@ -120,6 +122,8 @@ class _FormParser(HTMLParser):
 def forms_in(html: str, page_url: str) -> list[dict]:
     parser = _FormParser()
     parser.feed(html)
+    for form in list(parser.forms):
+        parser.forms.extend({**form, "action": other, "also": []} for other in form.pop("also"))
     for form in parser.forms:
         target = urlsplit(urljoin("http://localhost" + page_url, form["action"] or page_url))
         form["action"] = target.path + (f"?{target.query}" if target.query else "")
