@@ -1014,6 +1014,11 @@ def _rest_part(org: Org, period: Period) -> dict:
 
 #: seconds a dashboard's figures other than the ledger's are reused before their stamp is checked
 REST_MAX_AGE = 30
+#: seconds the org tree's and team names' stamp is reused (a renamed team or a moved org shows after
+#: at most this long; new service records on the next request)
+TREE_MAX_AGE = 5
+#: id(app) -> (when it was read, the orgs, teams and roots part of the ledger stamp), per process
+_tree_seen: dict[int, tuple[float, tuple]] = {}
 
 
 class DashboardCache:
@@ -1174,10 +1179,24 @@ def dashboard(org: Org, period: Period, use_cache: bool = True, only_if_cheap: b
     """
     key = (org.id, org.path, period.start, period.end)
     rest_entry = cache.get_any(("rest", *key)) if use_cache else None
-    max_age = current_app.config.get("REPORTS_REST_MAX_AGE", REST_MAX_AGE)
-    rest_recent = rest_entry is not None and time.monotonic() - rest_entry[2] < max_age
-    groups = (LEDGER_STAMP, RATINGS_STAMP) if rest_recent else (LEDGER_STAMP, RATINGS_STAMP, REST_STAMP)
+    now = time.monotonic()
+    config = current_app.config
+    rest_recent = rest_entry is not None and now - rest_entry[2] < config.get("REPORTS_REST_MAX_AGE", REST_MAX_AGE)
+    # the org tree and the team names (whole-table sums: most of the stamp's cost) are read again at
+    # most every REPORTS_TREE_MAX_AGE seconds; the ledger's max id on every request
+    tree_key = id(current_app._get_current_object())
+    tree_seen = _tree_seen.get(tree_key) if use_cache else None
+    tree_max_age = config.get("REPORTS_TREE_MAX_AGE", 0 if current_app.testing else TREE_MAX_AGE)
+    tree_recent = tree_seen is not None and now - tree_seen[0] < tree_max_age
+    groups = (("ledger",) if tree_recent else LEDGER_STAMP, RATINGS_STAMP)
+    if not rest_recent:
+        groups += (REST_STAMP,)
     ledger_stamp, (latest_rating,), *rest_stamp = _stamps(*groups)
+    if tree_recent:
+        ledger_stamp = ledger_stamp + tree_seen[1]
+    elif use_cache:
+        _tree_seen.clear()  # one app in production; tests make many
+        _tree_seen[tree_key] = (now, ledger_stamp[1:])
     note_latest_rating_id(latest_rating)
     as_of, tree = ledger_stamp[0], ledger_stamp[1:]
     ledger = None

@@ -43,6 +43,7 @@ from .forms import (
 )
 from .models import FACILITIES, Booking, Closure, OpeningHours, Venue, VenueManager
 from .services import (
+    QUEUE_FILTER_LIST,
     QUEUE_PAGE,
     BookingRefused,
     BookingStateError,
@@ -571,8 +572,11 @@ def approvals():
     """Pending requests the user may decide, soonest first, with their collisions."""
     require(is_approver(current_user))
     venue_id = request.args.get("venue", type=int)
+    name = " ".join((request.args.get("home") or "").split())[:100]
     page = _page_arg()
-    rows = approval_queue(current_user, venue_id, limit=QUEUE_PAGE + 1, offset=(page - 1) * QUEUE_PAGE)
+    rows = approval_queue(
+        current_user, venue_id, limit=QUEUE_PAGE + 1, offset=(page - 1) * QUEUE_PAGE, name=name or None
+    )
     shown = rows[:QUEUE_PAGE]
     by_venue = approval_queue_by_venue(current_user)
     return render_page(
@@ -584,6 +588,8 @@ def approvals():
         page=page,
         venue_id=venue_id,
         by_venue=by_venue,
+        search_by_name=len(by_venue) > QUEUE_FILTER_LIST,
+        home_name=name,
         reject_form=None,  # a rejection sent without a reason brings its form back (_queue_rows)
         now=utcnow(),
         **_common(),

@@ -193,6 +193,29 @@ def test_cache_shows_a_new_record_and_a_correction(r_ledger, r_record, r_event, 
     assert dashboard(d1, period).events_held == first.events_held + 2
 
 
+def test_tree_stamp_is_reused_for_a_while_but_new_records_show_at_once(r_ledger, r_record):
+    """Within REPORTS_TREE_MAX_AGE the org tree's and team names' sums are not read again (they cost
+    most of the stamp); the ledger's newest record is, so new hours show on the next request; a renamed
+    team shows once the tree is read again."""
+    services.cache.clear()
+    d1 = r_ledger["orgs"]["d1"]
+    period = Period.year_of(r_ledger["year"])
+    current_app.config.update(REPORTS_TREE_MAX_AGE=3600, REPORTS_REST_MAX_AGE=3600)
+    first = dashboard(d1, period)
+    with count_statements(db.engine) as log:
+        assert dashboard(d1, period) == first
+    assert len(log) == 1 and "service_records" in log.statements[0], str(log)
+    assert "orgs" not in log.statements[0] and "teams" not in log.statements[0], str(log)
+    r_record(r_ledger["people"]["idle"], r_ledger["events"]["e1"], 45)
+    assert dashboard(d1, period).minutes == first.minutes + 45
+    team = r_ledger["teams"]["team1"]
+    team.name = "改名的服务队"
+    db.session.commit()
+    assert "改名的服务队" not in [t.name for t in dashboard(d1, period).top_teams]
+    current_app.config["REPORTS_TREE_MAX_AGE"] = 0
+    assert "改名的服务队" in [t.name for t in dashboard(d1, period).top_teams]
+
+
 def test_periods(app):
     assert Period.month_of(2026, 12).end == date(2026, 12, 31)
     assert Period.quarter_of(2026, 1).end == date(2026, 3, 31)

@@ -289,3 +289,26 @@ def test_my_bookings_shows_decision_reason_and_feed(client, login_as, world, mak
 def test_approved_request_start_in_local_zone(app, world):
     a = world["a"]
     assert a.starts_at == local_to_utc(future_day(), time(9))
+
+
+def test_queue_filter_is_a_name_search_when_many_homes_have_requests(client, login_as, world, monkeypatch):
+    """A city coordinator's queue has requests from hundreds of homes: instead of a list of every home
+    (kilobytes of <option>), a name search; a percent sign or underscore is matched literally."""
+    from blueprints.venues import routes
+
+    login_as(world["manager"])
+    page = client.get("/venues/approvals").get_data(as_text=True)
+    assert 'name="home"' not in page  # one home: no filter at all
+    monkeypatch.setattr(routes, "QUEUE_FILTER_LIST", 0)
+    page = client.get("/venues/approvals").get_data(as_text=True)
+    assert 'name="home"' in page and 'name="venue"' not in page and 'for="queue-home"' in page
+    assert "A 读书会" in page
+    found = client.get("/venues/approvals?home=向阳").get_data(as_text=True)
+    assert "A 读书会" in found and 'value="向阳"' in found
+    for missing in ("幸福", "%", "_", "a" * 300):
+        response = client.get("/venues/approvals", query_string={"home": missing})
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200 and "A 读书会" not in html, missing
+        assert "No requests are waiting at a youth home whose name contains" in html, missing
+    fragment = client.get("/venues/approvals?home=青空间", headers=htmx()).get_data(as_text=True)
+    assert "<html" not in fragment and "B 团日活动" in fragment
