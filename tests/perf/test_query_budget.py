@@ -52,9 +52,7 @@ def test_every_main_page_within_budget_at_1x_and_10x(client, login_as, demo):
     report = "\n".join(f"{small[k][0]:>2} → {big[k][0]:>2}  {k}" for k in small)
     print(report)
     over = {k: v for k, v in {**small, **big}.items() if v[0] > BUDGET}
-    assert not over, "over the budget of 8:\n" + "\n\n".join(
-        f"{k}: {n}\n{log}" for k, (n, log) in over.items()
-    )
+    assert not over, "over the budget of 8:\n" + "\n\n".join(f"{k}: {n}\n{log}" for k, (n, log) in over.items())
     grew = [k for k in small if big[k][0] > small[k][0]]
     assert not grew, "more statements with 10× the rows (N+1):\n" + "\n\n".join(
         f"{k}: {small[k][0]} → {big[k][0]}\n{big[k][1]}" for k in grew
