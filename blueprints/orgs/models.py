@@ -88,3 +88,43 @@ class CoordinatorGrant(db.Model):
     org: Mapped[Org] = relationship()
 
     __table_args__ = (sa.UniqueConstraint("user_id", "org_id", name="uq_coordinator_grants_user_org"),)
+
+
+class path_within(sa.sql.expression.ColumnElement):  # noqa: N801 - used like a SQL function
+    """`child` is `parent` or below it: two path columns ("/1/5/23/" under "/1/5/").
+
+    SQLite: child LIKE parent || '%'. PostgreSQL: the same test as a byte-order range,
+    parent <= child < parent || '~' (paths hold digits and slashes only, all below '~'), which the
+    planner estimates sensibly: for LIKE with a column pattern it guesses a handful of rows and
+    picks a nested loop of an index probe per org (a city coordinator's youth homes: 2,014
+    probes, 3.6 ms; the range: a hash join, 1 ms).
+    """
+
+    type = sa.Boolean()
+    inherit_cache = True
+    _is_implicitly_boolean = True  # a comparison: no "= 1" after it on SQLite
+
+    def __init__(self, child, parent) -> None:  # noqa: ANN001
+        self.child = child
+        self.parent = parent
+
+    @property
+    def _from_objects(self):  # noqa: ANN202
+        return []
+
+    _traverse_internals = [
+        ("child", sa.sql.visitors.InternalTraversal.dp_clauseelement),
+        ("parent", sa.sql.visitors.InternalTraversal.dp_clauseelement),
+    ]
+
+
+@sa.ext.compiler.compiles(path_within)
+def _path_within_like(element, compiler, **kw) -> str:  # noqa: ANN001
+    return compiler.process(element.child.startswith(element.parent, autoescape=False), **kw)
+
+
+@sa.ext.compiler.compiles(path_within, "postgresql")
+def _path_within_range(element, compiler, **kw) -> str:  # noqa: ANN001
+    child, parent = (sa.collate(e, "C") for e in (element.child, element.parent))
+    upper = sa.collate(sa.cast(element.parent.concat("~"), sa.String), "C")
+    return compiler.process(sa.and_(child >= parent, child < upper), **kw)
