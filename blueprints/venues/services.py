@@ -27,7 +27,7 @@ from blueprints.core.timeutil import local_day_bounds, local_to_utc, local_today
 from blueprints.core.translate import gettext as _
 from blueprints.core.translate import lazy_gettext as _l
 from blueprints.notifications.services import notify
-from blueprints.orgs.models import CoordinatorGrant, Org, path_within
+from blueprints.orgs.models import CoordinatorGrant, Org
 from blueprints.orgs.services import can_coordinate, coordinator_paths, fact_says_none, scope_clause
 
 from .models import Booking, Closure, OpeningHours, Venue, VenueManager
@@ -130,7 +130,7 @@ def decidable_venue_ids(user_id):  # noqa: ANN001 - an int or a bound parameter
     coordinated = (
         sa.select(Venue.id)
         .join(venue_org, venue_org.id == Venue.org_id)
-        .join(grant_org, path_within(venue_org.path, grant_org.path))
+        .join(grant_org, venue_org.path.startswith(grant_org.path, autoescape=False))
         .join(CoordinatorGrant, CoordinatorGrant.org_id == grant_org.id)
         .where(CoordinatorGrant.user_id == user_id)
     )
