@@ -66,6 +66,36 @@ class Server:
                 time.sleep(0.3)
         raise RuntimeError("server did not start")
 
+    def _cpu_ticks(self) -> int:
+        """CPU time (clock ticks) of the gunicorn master and its workers so far (Linux /proc)."""
+        pids = [self.proc.pid]
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as fh:
+                pids += [int(p) for p in fh.read().split()]
+        except OSError:
+            return 0
+        total = 0
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
+    def wait_idle(self, quiet: float = 0.5, limit: float = 60) -> None:
+        """Return once the server has used no CPU for `quiet` seconds (a worker may still be busy with a
+        request its client gave up on, such as a first computation of the city dashboard)."""
+        deadline = time.monotonic() + limit
+        last = self._cpu_ticks()
+        while time.monotonic() < deadline:
+            time.sleep(quiet)
+            now = self._cpu_ticks()
+            if now == last:
+                return
+            last = now
+
     def __exit__(self, *exc) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)

@@ -296,6 +296,9 @@ def run(kind: str, duration: int = 10, connections: int = 32, threads: int = 2, 
                 # (templates compiled, per-process caches such as the dashboard's filled), as in a
                 # server that has been up for a while
                 run_wrk(sc.name, server.url + sc.path, 1, 8, threads, headers=headers)
+                # wrk stops after its second; a worker may still be busy with a first computation
+                # (the city dashboard: 1-4 s): wait until the server is idle
+                server.wait_idle()
             try:
                 result = run_wrk(
                     sc.name,
