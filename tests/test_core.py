@@ -263,3 +263,26 @@ def test_sqlite_writers_take_turns_through_the_writers_lock(app, backend, city_t
         db.session.flush()
         db.session.rollback()
     assert seen_from_another_process() == "free"
+
+
+def test_writers_queue_gives_up_after_the_busy_timeout(tmp_path):
+    """A writer holding the queue for too long (or stopped) cannot hang every other writer: a waiter gives
+    up after its timeout (then SQLite's own busy handling decides) and takes the turn once it is free."""
+    import fcntl
+    import os
+    import time
+
+    from blueprints.core.db import _WriterQueue
+
+    path = str(tmp_path / "app.db-writers")
+    other = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # another process's hold (its own open file)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    queue = _WriterQueue(path)
+    started = time.monotonic()
+    assert queue.acquire(timeout=0.2) is False
+    assert 0.2 <= time.monotonic() - started < 2
+    assert queue.holders == 0
+    fcntl.flock(other, fcntl.LOCK_UN)
+    assert queue.acquire(timeout=0.2) is True
+    queue.release()
+    os.close(other)

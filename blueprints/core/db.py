@@ -45,8 +45,10 @@ class _WriterQueue:
 
     Without it a second writer finds the database locked and SQLite's busy handler polls it, sleeping
     1, 2, 5, 10, 15… ms between tries: under a stream of registrations most of a worker's time went to
-    sleeping past the moment the lock was free. A waiter on the flock wakes as soon as it is released.
-    SQLite's own lock (and busy timeout) stays the rule; this only orders the writers. Within one process
+    sleeping past the moment the lock was free. A waiter on the queue tries every millisecond at most
+    and gives up after SQLite's busy timeout (then SQLite's busy handling decides, as without the
+    queue: a writer stuck for that long cannot hang every other writer). SQLite's own lock stays the
+    rule; this only orders the writers. Within one process
     the flock is counted (two threads, or a second connection of the same request, do not wait for
     each other: SQLite's busy handling decides between them, as without the queue).
     """
@@ -57,12 +59,27 @@ class _WriterQueue:
         self.holders = 0
         self.mutex = threading.Lock()
 
-    def acquire(self) -> None:
+    def acquire(self, timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> bool:
+        """Wait for the writers' turn, at most `timeout` seconds (SQLite's busy timeout). False when
+        it did not come (a writer holding it for that long, or stopped): the caller goes on without the
+        queue, and SQLite's own busy timeout decides, as it would without the queue."""
         with self.mutex:
             self.holders += 1
             if self.holders > 1:
-                return
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+                return True
+        deadline = time.monotonic() + timeout
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    with self.mutex:
+                        self.holders -= 1
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, 0.001)  # a freed turn is taken within a millisecond
 
     def release(self) -> None:
         with self.mutex:
@@ -108,8 +125,7 @@ def _on_begin(conn) -> None:  # noqa: ANN001
         if writing:
             info = conn.connection.info  # the pooled connection's record
             queue = info.get("qingyi_writers")
-            if queue is not None and not info.get("qingyi_writing"):
-                queue.acquire()
+            if queue is not None and not info.get("qingyi_writing") and queue.acquire():
                 info["qingyi_writing"] = True
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif not reading_in_request:
@@ -200,6 +216,17 @@ def set_write_intent(value: bool) -> None:
     _write_intent.set(value)
 
 
+def stop_writing() -> None:
+    """Roll back, and read from here on: for a writes_late view refusing the change, whose answer is
+    only rendered (on SQLite its next statements must not take the writers' turn again and keep it
+    while the page renders)."""
+    from .extensions import db
+
+    db.session.rollback()
+    if has_request_context():
+        _write_intent.set(False)
+
+
 def writes_late(view):  # noqa: ANN001, ANN201
     """Mark a view whose request reads first and starts writing only when its service says so
     (begin_writing): its reads before that run as a GET's do, and on SQLite the other writers are kept
@@ -224,8 +251,7 @@ def begin_writing() -> None:
         if not dbapi_connection.in_transaction:
             info = conn.connection.info
             queue = info.get("qingyi_writers")
-            if queue is not None and not info.get("qingyi_writing"):
-                queue.acquire()
+            if queue is not None and not info.get("qingyi_writing") and queue.acquire():
                 info["qingyi_writing"] = True
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     elif conn.connection.info.get("qingyi_autocommit"):

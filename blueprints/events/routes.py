@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 
 from blueprints.auth.models import User, new_feed_token
 from blueprints.core.authz import admin_required, require, safe_next
-from blueprints.core.db import commit_keeping_state, writes_late
+from blueprints.core.db import commit_keeping_state, stop_writing, writes_late
 from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db
 from blueprints.core.forms import EmptyForm
@@ -377,7 +377,7 @@ def register_view(event_id: int):
     try:
         registration = register(event, current_user)
     except RegistrationError as exc:
-        db.session.rollback()
+        stop_writing()
         return _event_page(event, status=409, block="registration", reg_error=exc.message)
     commit_keeping_state()  # register() expired the seat counters it changed
     if registration.state == "confirmed":
@@ -401,6 +401,7 @@ def cancel_mine(event_id: int):
     _check_csrf()
     registration = active_registration(event, current_user)
     if registration is None:
+        stop_writing()
         return _event_page(
             event, status=409, block="registration", reg_error=_("You have no place at this event to cancel.")
         )
@@ -408,7 +409,7 @@ def cancel_mine(event_id: int):
     try:
         cancel_registration(registration, current_user)
     except RegistrationError as exc:
-        db.session.rollback()
+        stop_writing()
         return _event_page(event, status=409, block="registration", reg_error=exc.message)
     commit_keeping_state()  # cancel_registration() expired the seat counters and waitlist it changed
     flash(

@@ -1087,7 +1087,7 @@ cache = DashboardCache()
 
 
 LEDGER_STAMP = ("ledger", "orgs", "teams", "roots")  # "roots" last: ledger_stamp[-1]
-REST_STAMP = ("events", "served", "bookings", "venues", "opening", "closures", "users")
+REST_STAMP = ("events", "served", "bookings", "venues", "opening", "closures", "users", "orgs")  # orgs: names
 RATINGS_STAMP = ("ratings",)
 
 
@@ -1202,6 +1202,12 @@ def dashboard(org: Org, period: Period, use_cache: bool = True, only_if_cheap: b
     ledger = None
     if use_cache:
         ledger = cache.get(("ledger", *key), ledger_stamp)
+        if ledger is None and tree_recent:
+            # new records: catch up only against the tree as it is now (a moved org, a renamed team)
+            ledger_stamp = _stamps(LEDGER_STAMP)[0]
+            _tree_seen[tree_key] = (now, ledger_stamp[1:])
+            as_of, tree = ledger_stamp[0], ledger_stamp[1:]
+            ledger = cache.get(("ledger", *key), ledger_stamp)
         if ledger is None:
             # the same org tree and teams, only newer records: catch up instead of recomputing
             stale = cache.get_any(("ledger", *key))

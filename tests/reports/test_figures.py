@@ -212,8 +212,14 @@ def test_tree_stamp_is_reused_for_a_while_but_new_records_show_at_once(r_ledger,
     team.name = "改名的服务队"
     db.session.commit()
     assert "改名的服务队" not in [t.name for t in dashboard(d1, period).top_teams]
+    # new records are caught up on only against the tree as it is now: the rename shows with them
+    r_record(r_ledger["people"]["idle"], r_ledger["events"]["e1"], 30)
+    board = dashboard(d1, period)
+    assert board.minutes == first.minutes + 75 and "改名的服务队" in [t.name for t in board.top_teams]
+    team.name = "又改名的服务队"
+    db.session.commit()
     current_app.config["REPORTS_TREE_MAX_AGE"] = 0
-    assert "改名的服务队" in [t.name for t in dashboard(d1, period).top_teams]
+    assert "又改名的服务队" in [t.name for t in dashboard(d1, period).top_teams]
 
 
 def test_periods(app):
