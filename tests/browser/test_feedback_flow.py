@@ -11,19 +11,9 @@ from blueprints.core.extensions import db
 from blueprints.feedback.models import Feedback, VenueAssessment
 from blueprints.feedback.services import invite_feedback
 from blueprints.venues.models import Venue
-from tests.fixtures.core import PASSWORD
+from tests.support.screens import log_in
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base: str, phone: str) -> None:
-    page.goto(base + "/account/login")
-    page.fill("#phone", phone)
-    page.fill("#password", PASSWORD)
-    page.click("form#login-form button")
-    # until the answer's redirect has loaded: "networkidle" right after the click could be the login page's
-    # own, and the test's next goto then aborted the login's navigation (net::ERR_ABORTED)
-    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
 def _no_sideways_scroll(page, width: int = 390) -> None:
@@ -60,7 +50,7 @@ def test_rate_qr_leader_and_star_assessment(
     page = phone_page
 
     # 1. the volunteer follows the notification and rates the event from the phone
-    _login(page, base, volunteer.phone)
+    log_in(page, base, volunteer.phone)
     page.goto(base + "/")
     page.wait_for_selector("text=评价最近参加的活动")
     page.goto(base + "/notifications/")
@@ -79,7 +69,7 @@ def test_rate_qr_leader_and_star_assessment(
     # 2. the leader opens the QR code; a resident without an account scans it and rates
     leader_context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="zh-CN")
     leader_page = leader_context.new_page()
-    _login(leader_page, base, leader.phone)
+    log_in(leader_page, base, leader.phone)
     leader_page.goto(f"{base}/feedback/events/{event.id}/qr")
     assert leader_page.locator(".fb-qr svg").count() == 1
     public_url = leader_page.locator(".fb-url a").get_attribute("href")
@@ -113,7 +103,7 @@ def test_rate_qr_leader_and_star_assessment(
     # 4. a coordinator assesses the youth home; its page shows the stars and the satisfaction
     coord_context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="zh-CN")
     coord = coord_context.new_page()
-    _login(coord, base, coordinator.phone)
+    log_in(coord, base, coordinator.phone)
     coord.goto(base + "/feedback/venues")
     coord.click(f"a[href='/feedback/venues/{venue.id}/assess']")
     coord.wait_for_selector("text=评定 向阳青年之家")
@@ -178,7 +168,7 @@ def test_desktop_pages(
     server = live_server(workers=2)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
     page = context.new_page()
-    _login(page, server.url, coordinator.phone)
+    log_in(page, server.url, coordinator.phone)
     for path, name in (
         (f"/feedback/events/{event.id}", "feedback-leader-1280"),
         ("/feedback/venues", "feedback-venues-1280"),

@@ -18,7 +18,7 @@ from blueprints.core.extensions import db
 from blueprints.events.services import register
 from blueprints.hours.models import CorrectionRequest
 from blueprints.teams.models import Membership
-from tests.fixtures.core import PASSWORD
+from tests.support.screens import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -42,14 +42,6 @@ def leader_world(city_tree, make_user, make_team, make_event, h_make_event, h_ma
     return {"leader": leader, "team": team, "coming": coming, "running": running, "registrations": registrations}
 
 
-def _log_in(page, base: str, phone: str) -> None:
-    page.goto(base + "/account/login")
-    page.fill("#phone", phone)
-    page.fill("#password", PASSWORD)
-    page.click("form#login-form button")
-    page.wait_for_url(lambda url: "/login" not in url)
-
-
 @pytest.mark.parametrize("javascript", [True, False], ids=["htmx", "no-js"])
 def test_row_actions_with_and_without_javascript(browser, leader_world, live_server, javascript):
     from playwright.sync_api import expect
@@ -60,7 +52,7 @@ def test_row_actions_with_and_without_javascript(browser, leader_world, live_ser
     page.on("dialog", lambda dialog: dialog.accept())
     base, world = server.url, leader_world
     try:
-        _log_in(page, base, world["leader"].phone)
+        log_in(page, base, world["leader"].phone)
 
         page.goto(f"{base}/teams/{world['team'].id}/members")
         page.locator("#requests li", has_text="申请人").locator("button", has_text="Accept").click()

@@ -6,19 +6,9 @@ import pytest
 from playwright.sync_api import expect
 
 from blueprints.core.extensions import db
-from tests.fixtures.core import PASSWORD
+from tests.support.screens import log_in
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base: str, phone: str) -> None:
-    page.goto(base + "/account/login")
-    page.fill("#phone", phone)
-    page.fill("#password", PASSWORD)
-    page.click("form#login-form button")
-    # until the answer's redirect has loaded: "networkidle" right after the click could be the login page's
-    # own, and the test's next goto then aborted the login's navigation (net::ERR_ABORTED)
-    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
 def test_dashboard_and_tally_on_a_phone(app, r_ledger, live_server, phone_page, shot, browser):
@@ -27,7 +17,7 @@ def test_dashboard_and_tally_on_a_phone(app, r_ledger, live_server, phone_page, 
     page = phone_page
     errors = []
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    _login(page, server.url, r_ledger["coord1"].phone)
+    log_in(page, server.url, r_ledger["coord1"].phone)
     page.goto(server.url + "/reports/")
     assert page.evaluate("typeof htmx") == "object", "htmx did not load"
     page.wait_for_selector("text=志愿服务人次")
@@ -54,7 +44,7 @@ def test_dashboard_and_tally_on_a_phone(app, r_ledger, live_server, phone_page, 
     assert response.status == 403
 
     desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN").new_page()
-    _login(desk, server.url, r_ledger["coord1"].phone)
+    log_in(desk, server.url, r_ledger["coord1"].phone)
     desk.goto(server.url + "/reports/")
     desk.wait_for_selector("text=按组织")
     shot(desk, "reports-dashboard-1280")

@@ -14,20 +14,10 @@ from playwright.sync_api import expect
 
 from blueprints.core.extensions import db
 from blueprints.venues.models import Booking
-from tests.fixtures.core import PASSWORD
 from tests.fixtures.venues import future_day
+from tests.support.screens import log_in
 
 pytestmark = pytest.mark.browser
-
-
-def _login(page, base: str, phone: str) -> None:
-    page.goto(base + "/account/login")
-    page.fill("#phone", phone)
-    page.fill("#password", PASSWORD)
-    page.click("form#login-form button")
-    # until the answer's redirect has loaded: "networkidle" right after the click could be the login page's
-    # own, and the test's next goto then aborted the login's navigation (net::ERR_ABORTED)
-    page.wait_for_url(lambda url: "/account/login" not in url)
 
 
 def test_request_approve_notify_refuse(
@@ -43,7 +33,7 @@ def test_request_approve_notify_refuse(
 
     # the leader finds the youth home and asks for 09:00-11:00
     leader = phone_page
-    _login(leader, server.url, "13800000020")
+    log_in(leader, server.url, "13800000020")
     leader.goto(server.url + "/venues/")
     assert leader.evaluate("typeof htmx") == "object", "htmx did not load"
     leader.fill("#venue-q", "白沙")
@@ -68,7 +58,7 @@ def test_request_approve_notify_refuse(
     # the manager sees the badge and approves from the queue (htmx row swap, badge updated out of band)
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, locale="zh-CN")
     manager = context.new_page()
-    _login(manager, server.url, "13800000010")
+    log_in(manager, server.url, "13800000010")
     assert manager.inner_text("#badge-approvals").strip("() \n") == "1"
     manager.click("a[href='/venues/approvals']")
     manager.wait_for_selector("text=七彩假期读书会")
@@ -97,7 +87,7 @@ def test_request_approve_notify_refuse(
     # a second request for the same slot is refused beside the field
     leader.click("form[action*='logout'] button")
     leader.wait_for_selector("text=您已退出登录")  # signed out (not merely a page that was idle before the click)
-    _login(leader, server.url, "13800000021")  # another leader wants the same morning
+    log_in(leader, server.url, "13800000021")  # another leader wants the same morning
     leader.goto(server.url + f"/venues/{venue.id}/book")
     leader.fill("#day", day)
     leader.wait_for_selector("#day-schedule >> text=七彩假期读书会")

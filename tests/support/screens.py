@@ -17,6 +17,18 @@ OUT = Path(__file__).resolve().parents[2] / "screenshots"
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic", "--no-first-run"]
 
 
+def log_in(page, base: str, phone: str, password: str | None = None) -> None:  # noqa: ANN001
+    """Sign in through the login form and wait until the answer's redirect has loaded ("networkidle" right
+    after the click could be the login page's own, and a next goto then aborted the login's navigation)."""
+    if password is None:
+        from tests.fixtures.core import PASSWORD as password
+    page.goto(base + "/account/login")
+    page.fill("#phone", phone)
+    page.fill("#password", password)
+    page.click("form#login-form button")
+    page.wait_for_url(lambda url: "/account/login" not in url)
+
+
 def capture(base: str, phone: str, password: str, paths: list[str], prefix: str = "") -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -28,11 +40,7 @@ def capture(base: str, phone: str, password: str, paths: list[str], prefix: str 
             context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
             page = context.new_page()
             if phone != "-":
-                page.goto(base + "/account/login")
-                page.fill("#phone", phone)
-                page.fill("#password", password)
-                page.click("form#login-form button")
-                page.wait_for_url(lambda url: "/account/login" not in url)  # the login's redirect has loaded
+                log_in(page, base, phone, password)
             for path in paths:
                 page.goto(base + path)
                 page.wait_for_load_state("networkidle")
