@@ -117,17 +117,22 @@ def _on_connect(dbapi_connection, connection_record) -> None:  # noqa: ANN001
         connection_record.info["qingyi_writers"] = _writer_queue(dbapi_connection)
 
 
+def _begin_immediate(conn) -> None:  # noqa: ANN001
+    """SQLite: the writers' turn (once per pooled connection until it is returned), then BEGIN IMMEDIATE."""
+    info = conn.connection.info  # the pooled connection's record
+    queue = info.get("qingyi_writers")
+    if queue is not None and not info.get("qingyi_writing") and queue.acquire():
+        info["qingyi_writing"] = True
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @event.listens_for(Engine, "begin")
 def _on_begin(conn) -> None:  # noqa: ANN001
     writing = _write_intent.get()
     reading_in_request = not writing and has_request_context()
     if conn.dialect.name == "sqlite":
         if writing:
-            info = conn.connection.info  # the pooled connection's record
-            queue = info.get("qingyi_writers")
-            if queue is not None and not info.get("qingyi_writing") and queue.acquire():
-                info["qingyi_writing"] = True
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
         elif not reading_in_request:
             conn.exec_driver_sql("BEGIN")
     elif reading_in_request and conn.dialect.name == "postgresql":
@@ -249,11 +254,7 @@ def begin_writing() -> None:
     if conn.dialect.name == "sqlite":
         dbapi_connection = conn.connection.dbapi_connection
         if not dbapi_connection.in_transaction:
-            info = conn.connection.info
-            queue = info.get("qingyi_writers")
-            if queue is not None and not info.get("qingyi_writing") and queue.acquire():
-                info["qingyi_writing"] = True
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            _begin_immediate(conn)
     elif conn.connection.info.get("qingyi_autocommit"):
         _transaction_from_here(conn)
 

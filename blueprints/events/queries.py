@@ -130,26 +130,6 @@ def my_states(user, event_ids: list[int]) -> dict[int, Registration]:
     return {r.event_id: r for r in rows}
 
 
-def my_upcoming(user, states: tuple[str, ...] = ("confirmed", "waitlisted"), limit: int = 50):
-    """[(event, registration)] of the user's places at coming (or running) events, soonest first."""
-    now = utcnow()
-    return list(
-        db.session.execute(
-            sa.select(Event, Registration)
-            .join(Registration, Registration.event_id == Event.id)
-            .where(
-                Registration.user_id == user.id,
-                Registration.state.in_(states),
-                Event.state == "published",
-                Event.ends_at > now,
-            )
-            .options(*event_options())
-            .order_by(Event.starts_at, Event.id)
-            .limit(limit)
-        ).all()
-    )
-
-
 def my_coming(user, limit: int, offset: int, waitlist_limit: int) -> tuple[list, list]:
     """The user's places at coming (or running) events, soonest first, in one statement: `limit`
     confirmed ones from `offset` (a page of them) and the first `waitlist_limit` waitlist places.
@@ -212,7 +192,7 @@ HOME_MINE, HOME_LED = 6, 8
 class HomeEvents:
     """What the home page's two events panels show (see home_events)."""
 
-    mine: list[tuple[Event, Registration]]  # the user's next places (as my_upcoming), soonest first
+    mine: list[tuple[Event, Registration]]  # the user's next places, soonest first
     led: list[Event]  # coming events (drafts included) of the teams the user leads, soonest first
     led_team_ids: list[int]
 

@@ -326,13 +326,6 @@ def _tally_row(row) -> TallyRow:
     )
 
 
-def tally_page(org: Org, period: Period, team_id=None, sort="hours", descending=True, page=1):
-    """(rows, has_more) of one page of the tally."""
-    stmt = tally_query(org, period, team_id, sort, descending).limit(PAGE_SIZE + 1).offset((page - 1) * PAGE_SIZE)
-    rows = [_tally_row(r) for r in db.session.execute(stmt)]
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-
-
 def iter_tally(org: Org, period: Period, team_id=None, sort="hours", descending=True) -> Iterator[TallyRow]:
     """Every row of the tally, streamed from a server-side cursor (memory stays flat)."""
     result = db.session.execute(

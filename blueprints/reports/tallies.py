@@ -395,8 +395,7 @@ def _details(vids: list[int], year: Period, year_minutes: dict[int, int] | None 
             "name": r[1],
             "phone": mask_phone(r[2]),
             "home_org": r[3] or "",
-            "teams": _teams_text(r[5])[0],
-            "more_teams": _teams_text(r[5])[1],
+            **dict(zip(("teams", "more_teams"), _teams_text(r[5]), strict=True)),
             "year_minutes": int(r[6] or 0) if year_minutes is None else year_minutes.get(r[0], 0),
             "target_hours": _target_of(r[4], setters),
         }

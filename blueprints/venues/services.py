@@ -155,19 +155,6 @@ def approvals_fact(user):
     return sa.select(sa.func.count()).select_from(stmt.limit(BADGE_COUNT_CAP).subquery()).scalar_subquery()
 
 
-def decidable_clause(user):
-    """WHERE clause on Booking (joined to Venue and Org) for the bookings `user` may decide."""
-    if user.is_admin:
-        return sa.true()
-    clauses = []
-    ids = managed_venue_ids(user)
-    if ids:
-        clauses.append(Booking.venue_id.in_(ids))
-    if coordinator_paths(user):
-        clauses.append(scope_clause(user, Org.path))
-    return sa.or_(*clauses) if clauses else sa.false()
-
-
 def manageable_venues_query(user):
     """Venues `user` may manage (managers: their own; coordinators: in scope; admins: all)."""
     stmt = sa.select(Venue).join(Org, Org.id == Venue.org_id)
@@ -183,25 +170,16 @@ def manageable_venues_query(user):
 
 
 def pending_count(user) -> int:
-    """Pending requests (not yet started) that `user` may decide, up to BADGE_COUNT_CAP: the nav badge."""
+    """Pending requests (not yet started) that `user` may decide, up to BADGE_COUNT_CAP: the nav badge
+    (the layout's fact read on its own, for the badge a decision swaps out of band)."""
     if not is_approver(user):
         return 0
-    stmt = (
-        sa.select(Booking.id)
-        .join(Venue, Venue.id == Booking.venue_id)
-        .where(Booking.state == "pending", Booking.starts_at > utcnow())
-    )
-    if not user.is_admin:
-        if coordinator_paths(user):
-            stmt = stmt.join(Org, Org.id == Venue.org_id)
-        stmt = stmt.where(decidable_clause(user))
-    counted = stmt.limit(BADGE_COUNT_CAP).subquery()
-    return db.session.scalar(sa.select(sa.func.count()).select_from(counted)) or 0
+    return db.session.scalar(sa.select(approvals_fact(user))) or 0
 
 
 @functools.lru_cache(maxsize=64)
 def _home_queue_statement(admin: bool, paths: int, limit: int):
-    """decidable_clause's rule as a statement built once per process and shape (building it costs more
+    """The rule of decidable_venue_ids as a statement built once per process and shape (building it costs more
     than running it): the user, "now" and the coordinator's paths are parameters; the homes the user
     manages are read by the statement itself.
 
@@ -214,7 +192,7 @@ def _home_queue_statement(admin: bool, paths: int, limit: int):
         .join(Venue, Venue.id == Booking.venue_id)
         .join(Org, Org.id == Venue.org_id)
         .where(
-            Booking.state == sa.literal_column("'pending'"),
+            PENDING,
             Booking.starts_at > sa.bindparam("queue_now", type_=Booking.starts_at.type),
         )
     )
@@ -1045,17 +1023,3 @@ def area_choices() -> list[Org]:
             sa.select(Org).where(sa.or_(Org.depth <= 2, Org.kind == "school")).order_by(Org.path).limit(400)
         )
     )
-
-
-def pending_queue(user, venue_id: int | None = None, limit: int = QUEUE_PAGE, offset: int = 0) -> list[Booking]:
-    """Pending requests (not yet started) that `user` may decide, soonest first."""
-    stmt = (
-        sa.select(Booking)
-        .join(Venue, Venue.id == Booking.venue_id)
-        .join(Org, Org.id == Venue.org_id)
-        .where(Booking.state == "pending", Booking.starts_at > utcnow(), decidable_clause(user))
-    )
-    if venue_id is not None:
-        stmt = stmt.where(Booking.venue_id == venue_id)
-    stmt = stmt.options(sa.orm.contains_eager(Booking.venue), joinedload(Booking.requester))
-    return list(db.session.scalars(stmt.order_by(Booking.starts_at, Booking.id).limit(limit).offset(offset)))
