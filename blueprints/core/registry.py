@@ -127,12 +127,6 @@ class _NotCacheable(AttributeError):
     pass
 
 
-def _facts_select(facts: dict, user):  # noqa: ANN001, ANN202
-    import sqlalchemy as sa
-
-    return sa.select(*_facts_columns(facts, user))
-
-
 def _facts_columns(facts: dict, user) -> list:  # noqa: ANN001
     import sqlalchemy as sa
 
@@ -161,10 +155,12 @@ def remember_user_facts(user, row) -> None:  # noqa: ANN001
     """Keep facts read with the user (a row with a column per fact) for this request (see user_facts)."""
     from flask import current_app, g
 
+    g.setdefault("_user_facts", {})[user.id] = _facts_of(row, get_registry(current_app).facts)
+
+
+def _facts_of(row, facts: dict) -> dict[str, int]:  # noqa: ANN001
     mapping = row._mapping
-    g.setdefault("_user_facts", {})[user.id] = {
-        name: int(mapping[name] or 0) for name in get_registry(current_app).facts
-    }
+    return {name: int(mapping[name] or 0) for name in facts}
 
 
 def forget_user_facts() -> None:
@@ -189,6 +185,8 @@ def user_facts(user) -> dict[str, int]:  # noqa: ANN001
         return {}
     cache = g.setdefault("_user_facts", {}) if has_request_context() else {}
     if user.id not in cache:
+        import sqlalchemy as sa
+
         from .extensions import db
 
         registry = get_registry(current_app)
@@ -196,18 +194,15 @@ def user_facts(user) -> dict[str, int]:  # noqa: ANN001
         if not facts:
             return {}
         admin = bool(user.is_admin)
-        statement = registry.facts_statements.get(admin)
+        statement = registry.facts_statements.get(("select", admin))
         if statement is None:
-            try:
-                statement = registry.facts_statements[admin] = _facts_select(facts, _FactsUser(admin))
-            except _NotCacheable:
-                statement = False
-                registry.facts_statements[admin] = False
-        if statement is False:
-            row = db.session.execute(_facts_select(facts, user)).one()
+            columns = facts_columns(admin)
+            statement = registry.facts_statements[("select", admin)] = sa.select(*columns) if columns else False
+        if statement is False:  # a fact that cannot be built once: built for this user
+            row = db.session.execute(sa.select(*_facts_columns(facts, user))).one()
         else:
             row = db.session.execute(statement, {"facts_user_id": user.id}).one()
-        cache[user.id] = {name: int(row._mapping[name] or 0) for name in facts}
+        cache[user.id] = _facts_of(row, facts)
     return cache[user.id]
 
 

@@ -173,6 +173,8 @@ def _fragment(block: str, target: str | None = None) -> str | None:
 
 
 def _page() -> int:
+    """The page a form came from (a POST's way back to its list): lenient, a bad value is page 1 — after a
+    write the answer is the list, never a 404 (GET lists use core.paging.page_arg)."""
     return max(1, request.args.get("page", 1, type=int) or 1)
 
 
