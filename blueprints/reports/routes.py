@@ -30,7 +30,6 @@ from .services import (
     PAGE_SIZE,
     TALLY_SORTS,
     TARGET_STATUSES,
-    children_of,
     dashboard,
     events_page,
     events_totals,
@@ -39,7 +38,6 @@ from .services import (
     target_page,
     target_summary,
     team_rows,
-    teams_in,
     venue_rows,
 )
 from .tallies import filters as tally_filters
@@ -309,9 +307,8 @@ def hours_export():
         if fmt is None:
             errors = {**errors, "format": _bad_format_message()}
         sort, descending = _tally_args()
-        context = _common(
-            org, period, errors, team, sort=sort, descending=descending, teams=teams_in(org), children=children_of(org)
-        )
+        teams, children = tally_filters(org)
+        context = _common(org, period, errors, team, sort=sort, descending=descending, teams=teams, children=children)
         return render_page("reports/hours.html", status=422, rows=[], has_more=False, page=1, **context)
     sort, descending = _tally_args()
     rows = hours_rows(org, period, team.id if team else None, sort, descending)

@@ -674,28 +674,6 @@ def team_rows(org: Org, period: Period) -> list[TeamRow]:
     return [TeamRow(*r) for r in rows]
 
 
-def children_of(org: Org) -> list[tuple[int, str]]:
-    """(id, name) of the orgs directly below `org`, for the organisation filter."""
-    return [
-        tuple(r)
-        for r in db.session.execute(sa.select(Org.id, Org.name).where(Org.parent_id == org.id).order_by(Org.name))
-    ]
-
-
-def teams_in(org: Org, limit: int = 60) -> list[tuple[int, str]]:
-    """(id, name) of the active teams of the subtree, for a filter (at most `limit`)."""
-    return [
-        tuple(r)
-        for r in db.session.execute(
-            sa.select(Team.id, Team.name)
-            .join(Org, Org.id == Team.org_id)
-            .where(subtree_clause(org), Team.active.is_(True))
-            .order_by(Team.name, Team.id)
-            .limit(limit)
-        )
-    ]
-
-
 def new_volunteers_filter(org: Org, period: Period) -> list:
     start, end = period.bounds
     return [User.created_at >= start, User.created_at < end, User.home_org_id.in_(subtree_ids(org))]

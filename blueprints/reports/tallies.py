@@ -460,7 +460,7 @@ def _filters_select() -> sa.Select:
 
 def filters(org: Org, team_limit: int = 60) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
     """(active teams of the subtree, at most `team_limit`; orgs directly below `org`) for the tally's
-    filters, in one statement: services.teams_in() and services.children_of() together."""
+    filters, in one statement."""
     rows = db.session.execute(_filters_select(), {"prefix": org.path, "team_limit": team_limit, "org_id": org.id})
     teams, children = [], []
     for kind, oid, name, _pos in rows:
