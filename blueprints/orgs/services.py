@@ -290,6 +290,10 @@ def _scope_statement():
     return sa.select(*columns).select_from(joined).where(levels[0].c.id == sa.bindparam("org_id"))
 
 
+def _scope_of(org: Org) -> OrgScope:
+    return OrgScope(org.id, org.path, effective_settings(org))
+
+
 def org_scope(org_id: int | None) -> OrgScope | None:
     """The org's id, path and inherited settings in one cheap statement (kept for the request);
     None when there is no such org."""
@@ -298,17 +302,17 @@ def org_scope(org_id: int | None) -> OrgScope | None:
     cache = g.setdefault("_org_scopes", {}) if has_request_context() else {}
     if org_id not in cache:
         org = _loaded_orgs([org_id]).get(org_id)
-        if org is not None and len(_loaded_orgs(org.ancestor_ids or [org.id])) == len(org.ancestor_ids or [org.id]):
+        chain = (org.ancestor_ids or [org.id]) if org is not None else []
+        if org is not None and len(_loaded_orgs(chain)) == len(chain):
             # the request has the org and its ancestors already (with_org_chain): no statement
-            cache[org_id] = OrgScope(org.id, org.path, effective_settings(org))
+            cache[org_id] = _scope_of(org)
             return cache[org_id]
         rows = fetch(_scope_statement(), {"org_id": org_id})
         row = rows[0] if rows else None
         if row is None:
             cache[org_id] = None
         elif row.beyond is not None:  # a deeper tree than the statement reads: the general way
-            org = load_with_ancestors(org_id)
-            cache[org_id] = OrgScope(org.id, org.path, effective_settings(org))
+            cache[org_id] = _scope_of(load_with_ancestors(org_id))
         else:
             width = 1 + len(SETTING_NAMES)
             values = tuple(row)[3:]

@@ -35,6 +35,9 @@ class TeamError(ValueError):
 
 # --- questions ----------------------------------------------------------------------------------
 
+#: a membership that makes its user a leader of the team now
+ACTIVE_LEADER = sa.and_(Membership.role == "leader", Membership.state == "active")
+
 
 def _authenticated(user) -> bool:
     return user is not None and getattr(user, "is_authenticated", False)
@@ -49,11 +52,7 @@ def led_team_ids(user) -> list[int]:
         cache[user.id] = []  # the layout's facts (read with the user) say: leads no team
     if user.id not in cache:
         cache[user.id] = sorted(
-            db.session.scalars(
-                sa.select(Membership.team_id).where(
-                    Membership.user_id == user.id, Membership.role == "leader", Membership.state == "active"
-                )
-            )
+            db.session.scalars(sa.select(Membership.team_id).where(Membership.user_id == user.id, ACTIVE_LEADER))
         )
     return cache[user.id]
 
@@ -64,7 +63,7 @@ def led_team_ids_column(user_id):  # noqa: ANN001 - an int or a bind parameter
     and led_team_ids needs no statement of its own for the rest of the request."""
     return (
         sa.select(sa.func.aggregate_strings(sa.cast(Membership.team_id, sa.String), ","))
-        .where(Membership.user_id == user_id, Membership.role == "leader", Membership.state == "active")
+        .where(Membership.user_id == user_id, ACTIVE_LEADER)
         .scalar_subquery()
     )
 
@@ -135,7 +134,7 @@ def team_leaders(team_ids: list[int]) -> dict[int, list]:
     rows = db.session.execute(
         sa.select(Membership.team_id, User)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.team_id.in_(team_ids), Membership.role == "leader", Membership.state == "active")
+        .where(Membership.team_id.in_(team_ids), ACTIVE_LEADER)
         .order_by(Membership.created_at, Membership.id)
     ).all()
     out: dict[int, list] = {tid: [] for tid in team_ids}
@@ -163,16 +162,14 @@ def leads_fact(user):
     return (
         sa.select(sa.func.count())
         .select_from(Membership)
-        .where(Membership.user_id == user.id, Membership.role == "leader", Membership.state == "active")
+        .where(Membership.user_id == user.id, ACTIVE_LEADER)
         .scalar_subquery()
     )
 
 
 def team_requests_fact(user):
     """The join-requests badge as one scalar subquery (a layout fact, read with the others)."""
-    led = sa.select(Membership.team_id).where(
-        Membership.user_id == user.id, Membership.role == "leader", Membership.state == "active"
-    )
+    led = sa.select(Membership.team_id).where(Membership.user_id == user.id, ACTIVE_LEADER)
     pending = sa.orm.aliased(Membership)
     return (
         sa.select(sa.func.count())
@@ -288,9 +285,7 @@ def revoke_leader(actor, membership: Membership) -> None:
 def _leader_count(team_id: int) -> int:
     return (
         db.session.scalar(
-            sa.select(sa.func.count())
-            .select_from(Membership)
-            .where(Membership.team_id == team_id, Membership.role == "leader", Membership.state == "active")
+            sa.select(sa.func.count()).select_from(Membership).where(Membership.team_id == team_id, ACTIVE_LEADER)
         )
         or 0
     )
@@ -316,7 +311,7 @@ def join_team(user, team: Team) -> Membership:
         leaders = db.session.scalars(
             sa.select(User)
             .join(Membership, Membership.user_id == User.id)
-            .where(Membership.team_id == team.id, Membership.role == "leader", Membership.state == "active")
+            .where(Membership.team_id == team.id, ACTIVE_LEADER)
         )
         for leader in leaders:
             notify(leader, "team_join_requested", link=link, name=user.name, team=team.name)
