@@ -21,12 +21,39 @@ def _user_with_facts(app: Flask):
         columns = facts_columns(admin=False)
         statement = False
         if columns:
-            statement = sa.select(User, *columns).where(User.id == sa.bindparam("facts_user_id", type_=sa.Integer))
+            statement = sa.select(*User.__table__.columns, *columns).where(
+                User.id == sa.bindparam("facts_user_id", type_=sa.Integer)
+            )
         registry.facts_statements["user"] = statement
     return None if statement is False else statement
 
 
+def _user_of(row):  # noqa: ANN001, ANN202 - a row of _user_with_facts
+    """The session's User for a row of the user's columns, as a query would give it, without the ORM's
+    loading path (~0.4 ms of every signed-in request): the object the session already holds for that id,
+    else a new one made persistent with the row's values as its loaded state (no history, no SQL)."""
+    from sqlalchemy.orm import make_transient_to_detached
+
+    from blueprints.core.extensions import db
+
+    from .models import User
+
+    session = db.session()
+    mapper = User.__mapper__
+    held = session.identity_map.get(mapper.identity_key_from_primary_key((row.id,)))
+    if held is not None:
+        return held
+    user = mapper.class_manager.new_instance()
+    values = user.__dict__
+    for column in User.__table__.columns:
+        values[mapper.get_property_by_column(column).key] = getattr(row, column.key)
+    make_transient_to_detached(user)
+    session.add(user)
+    return user
+
+
 def init_app(app: Flask) -> None:
+    from blueprints.core.db import fetch
     from blueprints.core.extensions import db, login_manager
     from blueprints.core.registry import remember_user_facts
 
@@ -45,8 +72,9 @@ def init_app(app: Flask) -> None:
         if statement is None:
             user = db.session.get(User, uid)
         else:
-            row = db.session.execute(statement, {"facts_user_id": uid}).one_or_none()
-            user = row[0] if row is not None else None
+            rows = fetch(statement, {"facts_user_id": uid})
+            user = _user_of(rows[0]) if rows else None
+            row = rows[0] if rows else None
             if user is not None and user.active and not user.is_admin:
                 remember_user_facts(user, row)
         return user if user is not None and user.active else None

@@ -158,8 +158,8 @@ def remember_user_facts(user, row) -> None:  # noqa: ANN001
     g.setdefault("_user_facts", {})[user.id] = _facts_of(row, get_registry(current_app).facts)
 
 
-def _facts_of(row, facts: dict) -> dict[str, int]:  # noqa: ANN001
-    mapping = row._mapping
+def _facts_of(row, facts: dict) -> dict[str, int]:  # noqa: ANN001 - a Row, or a named tuple of fetch()
+    mapping = row._mapping if hasattr(row, "_mapping") else row._asdict()
     return {name: int(mapping[name] or 0) for name in facts}
 
 

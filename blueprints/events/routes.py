@@ -407,7 +407,7 @@ def cancel_mine(event_id: int):
         )
     was_waitlisted = registration.state == "waitlisted"
     try:
-        cancel_registration(registration, current_user)
+        cancel_registration(registration, current_user, read_after_lock=True)
     except RegistrationError as exc:
         stop_writing()
         return _event_page(event, status=409, block="registration", reg_error=exc.message)

@@ -18,6 +18,7 @@ Seats and waitlist positions are kept right by the database under any concurrenc
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +28,7 @@ from flask import has_request_context, url_for
 from flask_babel import force_locale
 
 from blueprints.core.audit import record_audit
-from blueprints.core.db import begin_writing
+from blueprints.core.db import begin_writing, fetch
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import to_local, utcnow
 from blueprints.core.translate import lazy_gettext as _l
@@ -525,16 +526,19 @@ def _expire_registrations(event_id: int) -> None:
             db.session.expire(obj, ["state", "waitlist_position", "cancelled_at", "updated_at"])
 
 
+@functools.cache
+def _active_statement():
+    return sa.select(Registration).where(
+        Registration.event_id == sa.bindparam("event_id"),
+        Registration.user_id == sa.bindparam("user_id"),
+        Registration.state != "cancelled",
+    )
+
+
 def active_registration(event: Event, user) -> Registration | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return db.session.scalar(
-        sa.select(Registration).where(
-            Registration.event_id == event.id,
-            Registration.user_id == user.id,
-            Registration.state != "cancelled",
-        )
-    )
+    return db.session.scalar(_active_statement(), {"event_id": event.id, "user_id": user.id})
 
 
 def registration_closes_at(event: Event) -> datetime:
@@ -597,23 +601,33 @@ def _already(registration: Registration) -> RegistrationError:
     return RegistrationError("already_registered", _l("You are already registered for this event."))
 
 
-def overlapping_registration(event: Event, user) -> tuple[Event, Registration] | None:
-    """The user's confirmed or waitlisted place at another live event overlapping `event`, if any."""
-    row = db.session.execute(
-        sa.select(Event, Registration)
+@functools.cache
+def _overlap_statement():
+    return (
+        sa.select(Event.id, Registration.id.label("registration_id"))
         .join(Registration, Registration.event_id == Event.id)
         .where(
-            Registration.user_id == user.id,
+            Registration.user_id == sa.bindparam("user_id"),
             Registration.state.in_(ACTIVE_STATES),
-            Event.id != event.id,
+            Event.id != sa.bindparam("event_id"),
             Event.state == "published",
-            Event.starts_at < event.ends_at,
-            Event.ends_at > event.starts_at,
+            Event.starts_at < sa.bindparam("ends_at", type_=Event.starts_at.type),
+            Event.ends_at > sa.bindparam("starts_at", type_=Event.ends_at.type),
         )
         .order_by(Event.starts_at)
         .limit(1)
-    ).first()
-    return (row[0], row[1]) if row else None
+    )
+
+
+def overlapping_registration(event: Event, user) -> tuple[Event, Registration] | None:
+    """The user's confirmed or waitlisted place at another live event overlapping `event`, if any."""
+    rows = fetch(
+        _overlap_statement(),
+        {"user_id": user.id, "event_id": event.id, "starts_at": event.starts_at, "ends_at": event.ends_at},
+    )
+    if not rows:
+        return None
+    return db.session.get(Event, rows[0].id), db.session.get(Registration, rows[0].registration_id)
 
 
 def register(event: Event, user, *, walk_in: bool = False, now: datetime | None = None) -> Registration:
@@ -676,12 +690,16 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
     return registration
 
 
-def cancel_registration(registration: Registration, by, *, now: datetime | None = None) -> list[Registration]:
+def cancel_registration(
+    registration: Registration, by, *, now: datetime | None = None, read_after_lock: bool = False
+) -> list[Registration]:
     """Give up a place (the volunteer, or a manager of the event). A freed seat goes at once to the
-    first on the waitlist, who is notified. Returns the registrations promoted."""
+    first on the waitlist, who is notified. Returns the registrations promoted. read_after_lock: the
+    caller read `registration` after locking its event in this transaction (no second read needed)."""
     now = now or utcnow()
     event = lock_event(registration.event)
-    db.session.refresh(registration)
+    if not (read_after_lock and event.id in db.session.info.get(_LOCKED, ())):
+        db.session.refresh(registration)
     manager = can_manage_event(by, event)
     if by.id != registration.user_id and not manager:
         raise RegistrationError("forbidden", _l("You cannot change someone else's registration."))

@@ -1,0 +1,103 @@
+"""core.db.fetch: a prebuilt SELECT used again runs on the DBAPI cursor (its _Plan) and must give what
+SQLAlchemy's own execution gives — values, types, IN lists of any length — while statement listeners
+still see it; the user loader builds the signed-in User from such a row without the ORM's loading path."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from blueprints.auth.models import User
+from blueprints.core.db import _plan, fetch
+from blueprints.core.extensions import db
+from tests.support.queries import count_statements
+
+
+def _statement():
+    return (
+        sa.select(User.id, User.name, User.created_at, User.is_admin, User.last_login_at)
+        .where(
+            User.id.in_(sa.bindparam("ids", expanding=True)),
+            User.name.in_(["甲", "乙", "丙"]),
+            User.created_at >= sa.bindparam("since", type_=User.created_at.type),
+        )
+        .order_by(User.id)
+        .limit(sa.bindparam("limit"))
+    )
+
+
+def test_planned_fetch_gives_what_sqlalchemy_gives(app, make_user):
+    with app.app_context():
+        users = [make_user(name=n) for n in ("甲", "乙", "丁")]
+        users[0].last_login_at = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+        users[1].is_admin = True
+        db.session.commit()
+        ids = [u.id for u in users]
+        statement = _statement()
+        since = datetime.now(UTC) - timedelta(days=1)
+        with app.test_request_context("/"):
+            conn = db.session.connection()
+            assert _plan(statement, conn.dialect) is None  # first use: SQLAlchemy's path
+            assert _plan(statement, conn.dialect) is not None  # from the second on: the plan
+            for chosen, limit in ((ids, 10), (ids[:1], 10), (ids[::-1] + [999], 1), ([], 5)):
+                params = {"ids": chosen, "since": since, "limit": limit}
+                expected = [tuple(r) for r in conn.execute(statement, params)]
+                got = fetch(statement, params)
+                assert [tuple(r) for r in got] == expected
+                assert all(type(a) is type(b) for r, e in zip(got, expected) for a, b in zip(r, e))
+            row = fetch(statement, {"ids": ids, "since": since, "limit": 10})[0]
+            assert row.name == "甲" and row.last_login_at == datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
+            assert row.last_login_at.tzinfo is not None and row.is_admin is False
+            assert len(fetch(statement, {"ids": ids, "since": since + timedelta(days=2), "limit": 10})) == 0
+
+
+def test_planned_fetch_is_seen_by_statement_listeners_and_errors_are_sqlalchemys(app, make_user):
+    with app.app_context():
+        make_user(name="甲")
+        statement = _statement()
+        params = {"ids": [1], "since": datetime(2000, 1, 1, tzinfo=UTC), "limit": 3}
+        with app.test_request_context("/"):
+            fetch(statement, params)
+            with count_statements(db.engine) as log:
+                fetch(statement, params)
+                fetch(statement, params)
+            assert len(log) == 2 and all("FROM users" in s for s in log.statements)
+            broken = sa.select(sa.literal_column("no_such_column")).select_from(User.__table__)
+            fetch_twice = [lambda: fetch(broken), lambda: fetch(broken)]
+            for attempt in fetch_twice:  # the first through SQLAlchemy, the second through the plan
+                with pytest.raises(sa.exc.DBAPIError):
+                    attempt()
+                db.session.rollback()
+
+
+def test_signed_in_user_is_loaded_clean(app, client, make_user, login_as):
+    with app.app_context():
+        user = make_user(name="志愿者")
+        user_id = user.id
+    login_as(user)
+    page = client.get("/account/profile")
+    assert page.status_code == 200 and "志愿者" in page.get_data(as_text=True)
+    with app.test_request_context("/"):
+        from flask_login import login_user
+
+        from blueprints.auth import _user_of
+        from blueprints.auth.__init__ import _user_with_facts
+
+        statement = _user_with_facts(app)
+        if statement is None:
+            pytest.skip("no layout facts registered: the loader uses session.get")
+        row = fetch(statement, {"facts_user_id": user_id})[0]
+        loaded = _user_of(row)
+        assert loaded is _user_of(row)  # the session's own object, once
+        assert loaded.name == "志愿者" and loaded.home_org_id == row.home_org_id
+        assert not db.session.dirty and loaded in db.session
+        login_user(loaded)
+        with count_statements(db.engine) as log:
+            db.session.commit()  # nothing loaded counts as changed: no UPDATE
+        assert not [s for s in log.statements if s.lstrip().upper().startswith("UPDATE")]
+        loaded.name = "改名"
+        db.session.commit()
+        db.session.expire_all()
+        assert db.session.get(User, user_id).name == "改名"
