@@ -286,3 +286,39 @@ def test_writers_queue_gives_up_after_the_busy_timeout(tmp_path):
     assert queue.acquire(timeout=0.2) is True
     queue.release()
     os.close(other)
+
+
+def test_template_calls_pass_what_jinja_passes(app):
+    """core.setup.QuickCallContext decides without Jinja's lookups; the outcome must be Jinja's own."""
+    import jinja2
+    from jinja2 import pass_context, pass_environment, pass_eval_context
+
+    env = app.jinja_env
+    plain = jinja2.Environment(autoescape=True)
+    source = (
+        "{% macro box(x) %}[{{ x }}{{ caller() if caller else '' }}]{% endmacro %}"
+        "{{ plain(1, k=2) }} {{ ctx('v') }} {{ ectx() }} {{ envf() }} {{ box('<b>') }} "
+        "{% call box(3) %}in{% endcall %} {% for i in [1, 2] %}{{ plain(i) }}{{ ctx('v') }}{% endfor %}"
+        "{% set s %}{{ plain('set') }}{% endset %}{{ s }} {{ stop() is undefined }} {{ cls() }}"
+    )
+
+    class Callable:
+        def __call__(self):
+            return "obj"
+
+    def stop():
+        raise StopIteration
+
+    helpers = {
+        "plain": lambda a, k=0: f"p{a}{k}",
+        "ctx": pass_context(lambda c, name: f"c{c.get(name)}"),
+        "ectx": pass_eval_context(lambda e: f"e{e.autoescape}"),
+        "envf": pass_environment(lambda e: f"n{isinstance(e, jinja2.Environment)}"),
+        "stop": stop,
+        "cls": Callable(),
+        "v": "V",
+    }
+    ours = env.from_string(source).render(**helpers)
+    theirs = plain.from_string(source).render(**helpers)
+    assert type(env.from_string("").new_context()).__name__ == "QuickCallContext"
+    assert ours == theirs and "p12 cV eTrue nTrue [&lt;b&gt;] [3in] p10cVp20cVpset0 True obj" in ours

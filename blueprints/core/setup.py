@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from pathlib import Path
+from types import FunctionType
 from urllib.parse import urlsplit
 
+import jinja2.runtime
 from flask import Flask, abort, g, request, session
 from flask_babel import format_date, format_datetime, format_time
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
@@ -243,9 +246,51 @@ def _memo_url_for(app: Flask):
     return template_url_for
 
 
+class QuickCallContext(jinja2.runtime.Context):
+    """Jinja's template context, with a faster `call` for the calls templates make most (helpers, macros).
+
+    Every `{{ f(...) }}` in a template goes through Context.call, which asks the callable and its
+    __call__ whether they want the context, eval context or environment passed (two failing attribute
+    lookups) — about a quarter of the time a list page spends in calls. A plain function says so in its
+    __dict__, a macro always wants the eval context: both are decided here without the lookups, with the
+    same outcome; anything else goes to Jinja's own call.
+    """
+
+    def call(__self, __obj, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204, N805 - Jinja's signature
+        kind = type(__obj)
+        if kind is FunctionType:
+            attrs = __obj.__dict__
+            if attrs and "jinja_pass_arg" in attrs:
+                return jinja2.runtime.Context.call(__self, __obj, *args, **kwargs)
+        elif kind is jinja2.runtime.Macro:
+            args = (__self.eval_ctx, *args)
+        else:
+            return jinja2.runtime.Context.call(__self, __obj, *args, **kwargs)
+        if kwargs:
+            kwargs.pop("_block_vars", None)
+            kwargs.pop("_loop_vars", None)
+        try:
+            return __obj(*args, **kwargs)
+        except StopIteration:
+            return __self.environment.undefined(
+                "value was undefined because a callable raised a StopIteration exception"
+            )
+
+
+def _csrf_token_once() -> str:
+    """Flask-WTF's generate_csrf, asked once a request (it keeps the token in g too, but reads its config
+    and the session each time: ~10 µs, and a queue page asks for it twice a row)."""
+    token = g.get("_qingyi_csrf_token")
+    if token is None:
+        token = g._qingyi_csrf_token = generate_csrf()
+    return token
+
+
 def _template_helpers(app: Flask) -> None:
     from .registry import get_registry
 
+    app.jinja_env.context_class = QuickCallContext
+    app.jinja_env.globals["csrf_token"] = _csrf_token_once
     app.jinja_env.add_extension("jinja2.ext.do")
     app.jinja_env.policies["ext.i18n.trimmed"] = True
 
