@@ -11,7 +11,7 @@ from blueprints.core.extensions import db
 from blueprints.core.models import AuditLog
 from blueprints.core.timeutil import local_to_utc, local_today, utcnow
 from blueprints.notifications.models import Notification
-from blueprints.venues.models import Booking
+from blueprints.venues.models import Booking, VenueManager
 from blueprints.venues.services import SLOT_TAKEN_NOTE
 from tests.conftest import htmx
 from tests.fixtures.venues import future_day
@@ -228,6 +228,22 @@ def test_badge_counts_only_what_the_user_may_decide(client, login_as, world, mak
     assert '<span id="badge-approvals" class="badge"><span class="visually-hidden">(</span>3<' in page
     login_as(world["alice"])
     assert 'id="badge-approvals"' not in client.get("/venues/").get_data(as_text=True)  # no Approvals link
+
+
+def test_coordinators_badge_counts_the_homes_below_their_grants(
+    client, login_as, world, city_tree, make_coordinator, make_booking
+):
+    make_booking(world["other_venue"], start=time(9), end=time(10))  # c2, in district d2
+    badge = '<span id="badge-approvals" class="badge"><span class="visually-hidden">(</span>{}<'
+    for org, expected in (("city", 4), ("d1", 3), ("t2", 1), ("c1", 3)):
+        login_as(make_coordinator(city_tree[org], name=f"协调员{org}"))
+        assert badge.format(expected) in client.get("/venues/").get_data(as_text=True), org
+    # a coordinator of d2 who also manages the d1 home counts both
+    both = make_coordinator(city_tree["d2"], name="兼任")
+    db.session.add(VenueManager(venue_id=world["venue"].id, user_id=both.id))
+    db.session.commit()
+    login_as(both)
+    assert badge.format(4) in client.get("/venues/").get_data(as_text=True)
 
 
 def test_cancel_approved_frees_the_slot(client, login_as, world):
