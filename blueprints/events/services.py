@@ -463,6 +463,42 @@ def change_capacity(actor, event: Event, capacity: int) -> list[Registration]:
 _LOCKED = "qingyi_locked_events"
 
 
+@functools.cache
+def _locked_event_statement():
+    return (
+        sa.select(Event)
+        .where(Event.id == sa.bindparam("event_id"))
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+
+
+@functools.cache
+def _seat_statements():
+    """register's and cancel's counter updates, built once (Core statements on the session's connection)."""
+    event_id = sa.bindparam("the_event_id")
+    return {
+        "take_seat": sa.update(Event)
+        .where(Event.id == event_id, Event.state == "published", Event.confirmed_count < Event.capacity)
+        .values(confirmed_count=Event.confirmed_count + 1),
+        "join_waitlist": sa.update(Event).where(Event.id == event_id).values(waitlist_count=Event.waitlist_count + 1),
+        "waitlist_count": sa.select(Event.waitlist_count).where(Event.id == event_id),
+        "free_seat": sa.update(Event).where(Event.id == event_id).values(confirmed_count=Event.confirmed_count - 1),
+        "leave_waitlist": sa.update(Event).where(Event.id == event_id).values(waitlist_count=Event.waitlist_count - 1),
+        "close_gap": sa.update(Registration)
+        .where(
+            Registration.event_id == event_id,
+            Registration.state == "waitlisted",
+            Registration.waitlist_position > sa.bindparam("after_position"),
+        )
+        .values(waitlist_position=Registration.waitlist_position - 1),
+    }
+
+
+def _run(name: str, event_id: int, **params):  # noqa: ANN003, ANN202
+    return db.session.connection().execute(_seat_statements()[name], {"the_event_id": event_id, **params})
+
+
 def locked_event(event_id: int) -> Event | None:
     """Read the event row and lock it for this transaction (None when there is no such event).
 
@@ -472,12 +508,7 @@ def locked_event(event_id: int) -> Event | None:
     ones the lock protects.
     """
     begin_writing()
-    event = db.session.execute(
-        sa.select(Event)
-        .where(Event.id == event_id)
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
+    event = db.session.execute(_locked_event_statement(), {"event_id": event_id}).scalar_one_or_none()
     if event is not None:
         db.session.info.setdefault(_LOCKED, set()).add(event_id)
     return event
@@ -659,24 +690,14 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
         )
     try:
         with db.session.begin_nested():
-            seat = db.session.execute(
-                sa.update(Event)
-                .where(Event.id == event.id, Event.state == "published", Event.confirmed_count < Event.capacity)
-                .values(confirmed_count=Event.confirmed_count + 1)
-                .execution_options(synchronize_session=False)
-            )
+            seat = _run("take_seat", event_id=event.id)
             if seat.rowcount == 1:
                 registration = Registration(event_id=event.id, user_id=user.id, state="confirmed", walk_in=walk_in)
             elif walk_in:
                 raise RegistrationError("full", _l("All places are taken; walk-ins cannot be admitted."))
             else:
-                db.session.execute(
-                    sa.update(Event)
-                    .where(Event.id == event.id)
-                    .values(waitlist_count=Event.waitlist_count + 1)
-                    .execution_options(synchronize_session=False)
-                )
-                position = db.session.scalar(sa.select(Event.waitlist_count).where(Event.id == event.id))
+                _run("join_waitlist", event_id=event.id)
+                position = _run("waitlist_count", event_id=event.id).scalar_one()
                 registration = Registration(
                     event_id=event.id, user_id=user.id, state="waitlisted", waitlist_position=position
                 )
@@ -716,12 +737,7 @@ def cancel_registration(
         registration.state = "cancelled"
         registration.cancelled_at = now
         db.session.flush()
-        db.session.execute(
-            sa.update(Event)
-            .where(Event.id == event.id)
-            .values(confirmed_count=Event.confirmed_count - 1)
-            .execution_options(synchronize_session=False)
-        )
+        _run("free_seat", event_id=event.id)
         _expire_event(event)
         promoted = promote_waitlist(event)
     else:
@@ -730,22 +746,8 @@ def cancel_registration(
         registration.waitlist_position = None
         registration.cancelled_at = now
         db.session.flush()
-        db.session.execute(
-            sa.update(Registration)
-            .where(
-                Registration.event_id == event.id,
-                Registration.state == "waitlisted",
-                Registration.waitlist_position > position,
-            )
-            .values(waitlist_position=Registration.waitlist_position - 1)
-            .execution_options(synchronize_session=False)
-        )
-        db.session.execute(
-            sa.update(Event)
-            .where(Event.id == event.id)
-            .values(waitlist_count=Event.waitlist_count - 1)
-            .execution_options(synchronize_session=False)
-        )
+        _run("close_gap", event_id=event.id, after_position=position)
+        _run("leave_waitlist", event_id=event.id)
         _expire_event(event)
         _expire_registrations(event.id)
     if by.id != registration.user_id:
