@@ -440,6 +440,31 @@ def fetch(statement, params: dict | None = None) -> list:  # noqa: ANN001 - a SE
     return plan.run(conn, params or {})
 
 
+def adopt(model, row):  # noqa: ANN001, ANN201 - a mapped class and a row with each of its table's columns
+    """The session's object for `row` (all of `model`'s table columns, as a SELECT or an INSERT … RETURNING
+    gives them), as a query would give it, without the ORM's loading path: the object the session already
+    holds for that key, else a new one made persistent with the row's values as its loaded state (no
+    history: nothing to write back; no SQL)."""
+    from sqlalchemy.orm import make_transient_to_detached
+
+    from .extensions import db
+
+    session = db.session()
+    mapper = model.__mapper__
+    held = session.identity_map.get(
+        mapper.identity_key_from_primary_key(tuple(getattr(row, c.key) for c in mapper.primary_key))
+    )
+    if held is not None:
+        return held
+    obj = mapper.class_manager.new_instance()
+    values = obj.__dict__
+    for column in model.__table__.columns:
+        values[mapper.get_property_by_column(column).key] = getattr(row, column.key)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
 def commit_keeping_state() -> None:
     """Commit the request's transaction without expiring what the session loaded.
 

@@ -26,9 +26,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import has_request_context, url_for
 from flask_babel import force_locale
+from sqlalchemy.orm.attributes import set_committed_value
 
 from blueprints.core.audit import record_audit
-from blueprints.core.db import begin_writing, fetch
+from blueprints.core.db import adopt, begin_writing, fetch
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import to_local, utcnow
 from blueprints.core.translate import lazy_gettext as _l
@@ -485,6 +486,14 @@ def _seat_statements():
         "waitlist_count": sa.select(Event.waitlist_count).where(Event.id == event_id),
         "free_seat": sa.update(Event).where(Event.id == event_id).values(confirmed_count=Event.confirmed_count - 1),
         "leave_waitlist": sa.update(Event).where(Event.id == event_id).values(waitlist_count=Event.waitlist_count - 1),
+        "add_registration": sa.insert(Registration).returning(*Registration.__table__.columns),
+        "cancel_registration": sa.update(Registration)
+        .where(Registration.id == sa.bindparam("registration_id"))
+        .values(
+            state="cancelled",
+            waitlist_position=None,
+            cancelled_at=sa.bindparam("now", type_=Registration.cancelled_at.type),
+        ),
         "close_gap": sa.update(Registration)
         .where(
             Registration.event_id == event_id,
@@ -495,8 +504,10 @@ def _seat_statements():
     }
 
 
-def _run(name: str, event_id: int, **params):  # noqa: ANN003, ANN202
-    return db.session.connection().execute(_seat_statements()[name], {"the_event_id": event_id, **params})
+def _run(name: str, event_id: int | None = None, **params):  # noqa: ANN003, ANN202
+    if event_id is not None:
+        params["the_event_id"] = event_id
+    return db.session.connection().execute(_seat_statements()[name], params)
 
 
 def locked_event(event_id: int) -> Event | None:
@@ -692,17 +703,21 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
         with db.session.begin_nested():
             seat = _run("take_seat", event_id=event.id)
             if seat.rowcount == 1:
-                registration = Registration(event_id=event.id, user_id=user.id, state="confirmed", walk_in=walk_in)
+                state, position = "confirmed", None
             elif walk_in:
                 raise RegistrationError("full", _l("All places are taken; walk-ins cannot be admitted."))
             else:
                 _run("join_waitlist", event_id=event.id)
-                position = _run("waitlist_count", event_id=event.id).scalar_one()
-                registration = Registration(
-                    event_id=event.id, user_id=user.id, state="waitlisted", waitlist_position=position
-                )
-            db.session.add(registration)
-            db.session.flush()
+                state, position = "waitlisted", _run("waitlist_count", event_id=event.id).scalar_one()
+            values = {
+                "event_id": event.id,
+                "user_id": user.id,
+                "state": state,
+                "waitlist_position": position,
+                "walk_in": walk_in,
+            }
+            row = db.session.connection().execute(_seat_statements()["add_registration"], values).one()
+            registration = adopt(Registration, row)
     except sa.exc.IntegrityError as exc:
         _expire_event(event)
         raise RegistrationError("already_registered", _l("You are already registered for this event.")) from exc
@@ -734,18 +749,13 @@ def cancel_registration(
         raise RegistrationError("started", _l("The event has started. Ask the team leader to change your place."))
     promoted: list[Registration] = []
     if registration.state == "confirmed":
-        registration.state = "cancelled"
-        registration.cancelled_at = now
-        db.session.flush()
+        _mark_cancelled(registration, now)
         _run("free_seat", event_id=event.id)
         _expire_event(event)
         promoted = promote_waitlist(event)
     else:
         position = registration.waitlist_position
-        registration.state = "cancelled"
-        registration.waitlist_position = None
-        registration.cancelled_at = now
-        db.session.flush()
+        _mark_cancelled(registration, now)
         _run("close_gap", event_id=event.id, after_position=position)
         _run("leave_waitlist", event_id=event.id)
         _expire_event(event)
@@ -760,6 +770,15 @@ def cancel_registration(
         )
         record_audit(by, "registration.cancel", registration, org_id=event.org_id, user_id=registration.user_id)
     return promoted
+
+
+def _mark_cancelled(registration: Registration, now: datetime) -> None:
+    """UPDATE the row to cancelled (a Core statement, not a flush of the object), and give the object the
+    values written as its loaded state (updated_at, set by the statement, is read again when asked for)."""
+    _run("cancel_registration", registration_id=registration.id, now=now)
+    for key, value in (("state", "cancelled"), ("waitlist_position", None), ("cancelled_at", now)):
+        set_committed_value(registration, key, value)
+    db.session.expire(registration, ["updated_at"])
 
 
 def promote_waitlist(event: Event) -> list[Registration]:
