@@ -478,14 +478,24 @@ def _locked_event_statement():
 def _seat_statements():
     """register's and cancel's counter updates, built once (Core statements on the session's connection)."""
     event_id = sa.bindparam("the_event_id")
+    counters = [getattr(Event, key) for key in EVENT_COUNTERS]
     return {
         "take_seat": sa.update(Event)
         .where(Event.id == event_id, Event.state == "published", Event.confirmed_count < Event.capacity)
-        .values(confirmed_count=Event.confirmed_count + 1),
-        "join_waitlist": sa.update(Event).where(Event.id == event_id).values(waitlist_count=Event.waitlist_count + 1),
-        "waitlist_count": sa.select(Event.waitlist_count).where(Event.id == event_id),
-        "free_seat": sa.update(Event).where(Event.id == event_id).values(confirmed_count=Event.confirmed_count - 1),
-        "leave_waitlist": sa.update(Event).where(Event.id == event_id).values(waitlist_count=Event.waitlist_count - 1),
+        .values(confirmed_count=Event.confirmed_count + 1)
+        .returning(*counters),
+        "join_waitlist": sa.update(Event)
+        .where(Event.id == event_id)
+        .values(waitlist_count=Event.waitlist_count + 1)
+        .returning(*counters),
+        "free_seat": sa.update(Event)
+        .where(Event.id == event_id)
+        .values(confirmed_count=Event.confirmed_count - 1)
+        .returning(*counters),
+        "leave_waitlist": sa.update(Event)
+        .where(Event.id == event_id)
+        .values(waitlist_count=Event.waitlist_count - 1)
+        .returning(*counters),
         "add_registration": sa.insert(Registration).returning(*Registration.__table__.columns),
         "cancel_registration": sa.update(Registration)
         .where(Registration.id == sa.bindparam("registration_id"))
@@ -558,8 +568,20 @@ def lock_volunteer(user) -> None:
     locked.add(user.id)
 
 
+#: what the event's lock protects: expired after an UPDATE of them, or set from its RETURNING
+EVENT_COUNTERS = ("confirmed_count", "waitlist_count", "capacity", "state", "cancel_reason")
+
+
 def _expire_event(event: Event) -> None:
-    db.session.expire(event, ["confirmed_count", "waitlist_count", "capacity", "state", "cancel_reason"])
+    db.session.expire(event, list(EVENT_COUNTERS))
+
+
+def _counters_written(event: Event, row) -> None:  # noqa: ANN001 - the RETURNING row of a counter UPDATE
+    """The event's counters as the UPDATE left them (its RETURNING): no second read while the answer renders;
+    updated_at, which the UPDATE stamped, is read again only if asked for."""
+    for key in EVENT_COUNTERS:
+        set_committed_value(event, key, getattr(row, key))
+    db.session.expire(event, ["updated_at"])
 
 
 def _expire_registrations(event_id: int) -> None:
@@ -701,14 +723,14 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
         )
     try:
         with db.session.begin_nested():
-            seat = _run("take_seat", event_id=event.id)
-            if seat.rowcount == 1:
+            counters = _run("take_seat", event_id=event.id).first()
+            if counters is not None:
                 state, position = "confirmed", None
             elif walk_in:
                 raise RegistrationError("full", _l("All places are taken; walk-ins cannot be admitted."))
             else:
-                _run("join_waitlist", event_id=event.id)
-                state, position = "waitlisted", _run("waitlist_count", event_id=event.id).scalar_one()
+                counters = _run("join_waitlist", event_id=event.id).one()
+                state, position = "waitlisted", counters.waitlist_count
             values = {
                 "event_id": event.id,
                 "user_id": user.id,
@@ -721,7 +743,7 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
     except sa.exc.IntegrityError as exc:
         _expire_event(event)
         raise RegistrationError("already_registered", _l("You are already registered for this event.")) from exc
-    _expire_event(event)
+    _counters_written(event, counters)
     registration.event = event
     return registration
 
@@ -750,15 +772,13 @@ def cancel_registration(
     promoted: list[Registration] = []
     if registration.state == "confirmed":
         _mark_cancelled(registration, now)
-        _run("free_seat", event_id=event.id)
-        _expire_event(event)
+        _counters_written(event, _run("free_seat", event_id=event.id).one())
         promoted = promote_waitlist(event)
     else:
         position = registration.waitlist_position
         _mark_cancelled(registration, now)
         _run("close_gap", event_id=event.id, after_position=position)
-        _run("leave_waitlist", event_id=event.id)
-        _expire_event(event)
+        _counters_written(event, _run("leave_waitlist", event_id=event.id).one())
         _expire_registrations(event.id)
     if by.id != registration.user_id:
         notify(
