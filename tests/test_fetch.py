@@ -101,3 +101,24 @@ def test_signed_in_user_is_loaded_clean(app, client, make_user, login_as):
         db.session.commit()
         db.session.expire_all()
         assert db.session.get(User, user_id).name == "改名"
+
+
+def test_planned_fetch_fails_as_sqlalchemy_fails_and_takes_any_iterable(app, make_user):
+    with app.app_context():
+        user = make_user(name="甲")
+        statement = sa.select(User.id).where(User.id == sa.bindparam("uid"))
+        listed = sa.select(User.id).where(User.id.in_(sa.bindparam("ids", expanding=True)))
+        with app.test_request_context("/"):
+            raised = []
+            for _ in range(2):  # SQLAlchemy's path, then the plan's
+                with pytest.raises(Exception) as info:
+                    fetch(statement, {"uid": 2**70})  # past 64 bits: OverflowError on SQLite
+                raised.append(type(info.value))
+                db.session.rollback()
+            assert raised[0] is raised[1]
+            for _ in range(2):
+                with pytest.raises(sa.exc.StatementError):  # a parameter missing
+                    fetch(statement, {})
+                db.session.rollback()
+            for ids in ([user.id], {user.id, 999}, (user.id,), range(user.id, user.id + 1)):
+                assert [r.id for r in fetch(listed, {"ids": ids})] == [user.id]

@@ -29,6 +29,7 @@ from contextvars import ContextVar
 
 from flask import has_request_context
 from sqlalchemy import event, exc
+from sqlalchemy import types as sa_types
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
@@ -318,6 +319,7 @@ class _Plan:
             and not (c.isinsert or c.isupdate or c.isdelete)
             and not c.insert_prefetch
             and not c.update_prefetch
+            and not any(isinstance(b.type, sa_types.TupleType) for b in c.post_compile_params)
         )
         self.expanding = tuple(sorted(c.bind_names[b] for b in c.post_compile_params))
         self.shapes: dict[tuple, tuple] = {}
@@ -348,27 +350,35 @@ class _Plan:
         shape = self.shapes[key] = (sql, recipe)
         return shape
 
-    def run(self, conn, params: dict) -> list:  # noqa: ANN001 - the session's Connection
+    def run(self, conn, params: dict):  # noqa: ANN001, ANN201 - the session's Connection; rows, or None
+        """The rows; None when the parameters cannot be prepared here (the caller then goes through
+        SQLAlchemy, which raises what it raises for them: a missing value, a naive datetime…)."""
         c = self.compiled
-        values = c.construct_params(params, escape_names=False, _no_postcompile=True)
-        key = tuple(len(values[n]) for n in self.expanding)
-        sql, recipe = self.shapes.get(key) or self._shape(values, key)
-        args = [
-            (
-                proc(values[src] if i is None else values[src][i])
-                if proc
-                else (values[src] if i is None else values[src][i])
-            )
-            for _out, src, i, proc in recipe
-        ]
+        try:
+            values = c.construct_params(params, escape_names=False, _no_postcompile=True)
+            for name in self.expanding:
+                if not isinstance(values[name], list):
+                    values[name] = list(values[name])
+            key = tuple(len(values[n]) for n in self.expanding)
+            sql, recipe = self.shapes.get(key) or self._shape(values, key)
+            args = [
+                (
+                    proc(values[src] if i is None else values[src][i])
+                    if proc
+                    else (values[src] if i is None else values[src][i])
+                )
+                for _out, src, i, proc in recipe
+            ]
+        except Exception:  # noqa: BLE001 - SQLAlchemy's own path reports it
+            return None
         if not c.positional:
             args = {out: value for (out, *_rest), value in zip(recipe, args, strict=True)}
         elif conn.dialect.execute_sequence_format is tuple:
             args = tuple(args)
         dispatch = conn.dispatch
-        dbapi_connection = conn.connection.dbapi_connection
-        cursor = dbapi_connection.cursor()
+        cursor = None
         try:
+            cursor = conn.connection.dbapi_connection.cursor()
             if dispatch.before_cursor_execute:
                 dispatch.before_cursor_execute(conn, cursor, sql, args, None, False)
             cursor.execute(sql, args)
@@ -376,11 +386,15 @@ class _Plan:
             description = cursor.description
             if dispatch.after_cursor_execute:
                 dispatch.after_cursor_execute(conn, cursor, sql, args, None, False)
-        except Exception as error:  # noqa: BLE001 - wrapped (and a lost connection handled) as SQLAlchemy does
+        except conn.dialect.loaded_dbapi.Error as error:
+            # wrapped as SQLAlchemy wraps it, and a lost connection invalidated; anything else (a value
+            # the driver refuses, such as an integer past 64 bits: OverflowError) goes up unchanged, as
+            # from SQLAlchemy's own execution
             conn._handle_dbapi_exception(error, sql, args, cursor, None)
             raise  # not reached: the call above raises
         finally:
-            cursor.close()
+            if cursor is not None:
+                cursor.close()
         procs = self.procs
         if procs is None:
             if len(description) != len(self.types):
@@ -435,17 +449,20 @@ def fetch(statement, params: dict | None = None) -> list:  # noqa: ANN001 - a SE
 
     conn = db.session.connection()
     plan = _plan(statement, conn.dialect)
-    if plan is None:
+    rows = None if plan is None else plan.run(conn, params or {})
+    if rows is None:
         return records(conn.execute(statement, params or {}))
-    return plan.run(conn, params or {})
+    return rows
 
 
-def adopt(model, row):  # noqa: ANN001, ANN201 - a mapped class and a row with each of its table's columns
+def adopt(model, row, *, inserted: bool = False):  # noqa: ANN001, ANN201 - a mapped class, a row of all its columns
     """The session's object for `row` (all of `model`'s table columns, as a SELECT or an INSERT … RETURNING
     gives them), as a query would give it, without the ORM's loading path: the object the session already
     holds for that key, else a new one made persistent with the row's values as its loaded state (no
-    history: nothing to write back; no SQL)."""
+    history: nothing to write back; no SQL). inserted: the row was just written (INSERT … RETURNING), so an
+    object the session holds for its key takes the row's values."""
     from sqlalchemy.orm import make_transient_to_detached
+    from sqlalchemy.orm.attributes import set_committed_value
 
     from .extensions import db
 
@@ -455,6 +472,9 @@ def adopt(model, row):  # noqa: ANN001, ANN201 - a mapped class and a row with e
         mapper.identity_key_from_primary_key(tuple(getattr(row, c.key) for c in mapper.primary_key))
     )
     if held is not None:
+        if inserted:  # a stale object of a row id reused (e.g. after a rollback): the row is the truth
+            for column in model.__table__.columns:
+                set_committed_value(held, mapper.get_property_by_column(column).key, getattr(row, column.key))
         return held
     obj = mapper.class_manager.new_instance()
     values = obj.__dict__

@@ -364,6 +364,8 @@ def _template_helpers(app: Flask) -> None:
             "badge_count": lambda name: _badge(registry, name, user),
             "home_panels": registry.panels,
             "static_url": static_url,
+            # over Flask-WTF's own context processor's generate_csrf (processors run in order)
+            "csrf_token": _csrf_token_once,
             "current_locale": str(current_locale()),
             "htmx_url": app.config["HTMX_URL"],
             "htmx_integrity": app.config.get("HTMX_INTEGRITY"),

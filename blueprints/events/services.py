@@ -721,6 +721,7 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
                 when=when_text(other),
             ),
         )
+    db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
     try:
         with db.session.begin_nested():
             counters = _run("take_seat", event_id=event.id).first()
@@ -739,7 +740,7 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
                 "walk_in": walk_in,
             }
             row = db.session.connection().execute(_seat_statements()["add_registration"], values).one()
-            registration = adopt(Registration, row)
+            registration = adopt(Registration, row, inserted=True)
     except sa.exc.IntegrityError as exc:
         _expire_event(event)
         raise RegistrationError("already_registered", _l("You are already registered for this event.")) from exc
@@ -770,6 +771,7 @@ def cancel_registration(
     if registration.state == "confirmed" and not manager and event.starts_at <= now:
         raise RegistrationError("started", _l("The event has started. Ask the team leader to change your place."))
     promoted: list[Registration] = []
+    db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
     if registration.state == "confirmed":
         _mark_cancelled(registration, now)
         _counters_written(event, _run("free_seat", event_id=event.id).one())
