@@ -29,6 +29,16 @@ class OrgError(ValueError):
 # --- scope ------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _granted_orgs_statement():
+    return (
+        sa.select(Org)
+        .join(CoordinatorGrant, CoordinatorGrant.org_id == Org.id)
+        .where(CoordinatorGrant.user_id == sa.bindparam("grant_user_id"))
+        .order_by(Org.name, Org.id)
+    )
+
+
 def coordinator_paths(user) -> list[str]:
     """Paths of the orgs `user` coordinates (cached for the request)."""
     if user is None or not getattr(user, "is_authenticated", False):
@@ -38,14 +48,7 @@ def coordinator_paths(user) -> list[str]:
         cache[user.id] = []  # the layout's facts (read anyway, once per request) say: no grant
     if user.id not in cache:
         # the granted orgs themselves (not only their paths), by name: scope_roots then needs no statement
-        orgs = list(
-            db.session.scalars(
-                sa.select(Org)
-                .join(CoordinatorGrant, CoordinatorGrant.org_id == Org.id)
-                .where(CoordinatorGrant.user_id == user.id)
-                .order_by(Org.name, Org.id)
-            )
-        )
+        orgs = list(db.session.scalars(_granted_orgs_statement(), {"grant_user_id": user.id}))
         cache[user.id] = sorted({org.path for org in orgs})
         if has_request_context():
             g.setdefault("_coord_orgs", {})[user.id] = orgs

@@ -18,7 +18,14 @@ from blueprints.core.registry import get_registry
 from blueprints.core.timeutil import local_today
 from blueprints.core.translate import gettext as _
 from blueprints.orgs.models import Org
-from blueprints.orgs.services import can_coordinate, can_coordinate_path, is_coordinator, org_trail, scope_roots
+from blueprints.orgs.services import (
+    can_coordinate,
+    can_coordinate_path,
+    coordinator_paths,
+    is_coordinator,
+    org_trail,
+    scope_roots,
+)
 from blueprints.teams.models import Team
 
 from . import bp
@@ -76,6 +83,7 @@ def _report_org() -> Org:
         roots = scope_roots(current_user)
         require(bool(roots))
         return roots[0]
+    coordinator_paths(current_user)  # loads the granted orgs: the report's is often one (no statement to get it)
     org = db.get_or_404(Org, org_id)
     require(can_coordinate(current_user, org))
     return org
