@@ -122,3 +122,22 @@ def test_planned_fetch_fails_as_sqlalchemy_fails_and_takes_any_iterable(app, mak
                 db.session.rollback()
             for ids in ([user.id], {user.id, 999}, (user.id,), range(user.id, user.id + 1)):
                 assert [r.id for r in fetch(listed, {"ids": ids})] == [user.id]
+
+
+def test_adopt_fills_what_a_held_object_has_not_loaded(app, make_user):
+    from blueprints.core.db import adopt
+
+    with app.app_context():
+        user = make_user(name="旧名")
+        uid = user.id
+        statement = sa.select(*User.__table__.columns).where(User.id == uid)
+        db.session.commit()  # expires the held object
+        db.session.connection().execute(sa.update(User).where(User.id == uid).values(name="新名"))
+        row = db.session.connection().execute(statement).one()
+        with count_statements(db.engine) as log:
+            held = adopt(User, row)
+            assert held is user and held.name == "新名"  # from the row, no statement
+        assert len(log) == 0
+        user.name = "本地"  # a loaded value stays as the session has it, unless refresh
+        assert adopt(User, row).name == "本地" and adopt(User, row, refresh=True).name == "新名"
+        db.session.rollback()

@@ -29,6 +29,7 @@ from contextvars import ContextVar
 
 from flask import has_request_context
 from sqlalchemy import event, exc
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import types as sa_types
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
@@ -455,12 +456,13 @@ def fetch(statement, params: dict | None = None) -> list:  # noqa: ANN001 - a SE
     return rows
 
 
-def adopt(model, row, *, inserted: bool = False):  # noqa: ANN001, ANN201 - a mapped class, a row of all its columns
+def adopt(model, row, *, refresh: bool = False):  # noqa: ANN001, ANN201 - a mapped class, a row of all its columns
     """The session's object for `row` (all of `model`'s table columns, as a SELECT or an INSERT … RETURNING
     gives them), as a query would give it, without the ORM's loading path: the object the session already
     holds for that key, else a new one made persistent with the row's values as its loaded state (no
-    history: nothing to write back; no SQL). inserted: the row was just written (INSERT … RETURNING), so an
-    object the session holds for its key takes the row's values."""
+    history: nothing to write back; no SQL). refresh: the row is the truth (just written by an INSERT …
+    RETURNING, or read under a lock), so an object the session holds for its key takes the row's values, as
+    a query with populate_existing would give them."""
     from sqlalchemy.orm import make_transient_to_detached
     from sqlalchemy.orm.attributes import set_committed_value
 
@@ -472,9 +474,13 @@ def adopt(model, row, *, inserted: bool = False):  # noqa: ANN001, ANN201 - a ma
         mapper.identity_key_from_primary_key(tuple(getattr(row, c.key) for c in mapper.primary_key))
     )
     if held is not None:
-        if inserted:  # a stale object of a row id reused (e.g. after a rollback): the row is the truth
-            for column in model.__table__.columns:
-                set_committed_value(held, mapper.get_property_by_column(column).key, getattr(row, column.key))
+        # as a query: the row fills what the held object has not loaded (expired after a commit, say);
+        # with refresh, everything
+        unloaded = None if refresh else sa_inspect(held).unloaded
+        for column in model.__table__.columns:
+            key = mapper.get_property_by_column(column).key
+            if unloaded is None or key in unloaded:
+                set_committed_value(held, key, getattr(row, column.key))
         return held
     obj = mapper.class_manager.new_instance()
     values = obj.__dict__

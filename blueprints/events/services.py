@@ -467,10 +467,7 @@ _LOCKED = "qingyi_locked_events"
 @functools.cache
 def _locked_event_statement():
     return (
-        sa.select(Event)
-        .where(Event.id == sa.bindparam("event_id"))
-        .with_for_update(key_share=True)
-        .execution_options(populate_existing=True)
+        sa.select(*Event.__table__.columns).where(Event.id == sa.bindparam("event_id")).with_for_update(key_share=True)
     )
 
 
@@ -529,10 +526,12 @@ def locked_event(event_id: int) -> Event | None:
     ones the lock protects.
     """
     begin_writing()
-    event = db.session.execute(_locked_event_statement(), {"event_id": event_id}).scalar_one_or_none()
-    if event is not None:
-        db.session.info.setdefault(_LOCKED, set()).add(event_id)
-    return event
+    db.session.flush()  # as a query's autoflush would (nothing to do for a clean session)
+    rows = fetch(_locked_event_statement(), {"event_id": event_id})
+    if not rows:
+        return None
+    db.session.info.setdefault(_LOCKED, set()).add(event_id)
+    return adopt(Event, rows[0], refresh=True)
 
 
 def lock_event(event: Event) -> Event:
@@ -592,7 +591,7 @@ def _expire_registrations(event_id: int) -> None:
 
 @functools.cache
 def _active_statement():
-    return sa.select(Registration).where(
+    return sa.select(*Registration.__table__.columns).where(
         Registration.event_id == sa.bindparam("event_id"),
         Registration.user_id == sa.bindparam("user_id"),
         Registration.state != "cancelled",
@@ -602,7 +601,9 @@ def _active_statement():
 def active_registration(event: Event, user) -> Registration | None:
     if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return db.session.scalar(_active_statement(), {"event_id": event.id, "user_id": user.id})
+    db.session.flush()  # as a query's autoflush would (nothing to do for a clean session)
+    rows = fetch(_active_statement(), {"event_id": event.id, "user_id": user.id})
+    return adopt(Registration, rows[0]) if rows else None
 
 
 def registration_closes_at(event: Event) -> datetime:
@@ -740,7 +741,7 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
                 "walk_in": walk_in,
             }
             row = db.session.connection().execute(_seat_statements()["add_registration"], values).one()
-            registration = adopt(Registration, row, inserted=True)
+            registration = adopt(Registration, row, refresh=True)
     except sa.exc.IntegrityError as exc:
         _expire_event(event)
         raise RegistrationError("already_registered", _l("You are already registered for this event.")) from exc
