@@ -82,15 +82,15 @@ def test_signed_in_user_is_loaded_clean(app, client, make_user, login_as):
     with app.test_request_context("/"):
         from flask_login import login_user
 
-        from blueprints.auth import _user_of
         from blueprints.auth.__init__ import _user_with_facts
+        from blueprints.core.db import adopt
 
         statement = _user_with_facts(app)
         if statement is None:
             pytest.skip("no layout facts registered: the loader uses session.get")
         row = fetch(statement, {"facts_user_id": user_id})[0]
-        loaded = _user_of(row)
-        assert loaded is _user_of(row)  # the session's own object, once
+        loaded = adopt(User, row)
+        assert loaded is adopt(User, row)  # the session's own object, once
         assert loaded.name == "志愿者" and loaded.home_org_id == row.home_org_id
         assert not db.session.dirty and loaded in db.session
         login_user(loaded)

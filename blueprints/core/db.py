@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import fcntl
+import functools
 import os
 import sqlite3
 import threading
@@ -288,11 +289,14 @@ def records(result) -> list:  # noqa: ANN001 - a SQLAlchemy Result
     A template reads each field of a list row several times; a field of SQLAlchemy's Row costs ~0.7 µs
     (its __getattr__ looks the key up), a named tuple's 0.09 µs.
     """
-    keys = tuple(result.keys())
+    return list(map(_record_class(tuple(result.keys()))._make, result.all()))
+
+
+def _record_class(keys: tuple[str, ...]) -> type:
     cls = _RECORD_CLASSES.get(keys)
     if cls is None:
         cls = _RECORD_CLASSES[keys] = collections.namedtuple("Record", keys, rename=True)
-    return list(map(cls._make, result.all()))
+    return cls
 
 
 class _Plan:
@@ -325,11 +329,7 @@ class _Plan:
         self.expanding = tuple(sorted(c.bind_names[b] for b in c.post_compile_params))
         self.shapes: dict[tuple, tuple] = {}
         self.types = [rc.type for rc in c._result_columns]
-        keys = tuple(rc.keyname for rc in c._result_columns)
-        cls = _RECORD_CLASSES.get(keys)
-        if cls is None:
-            cls = _RECORD_CLASSES[keys] = collections.namedtuple("Record", keys, rename=True)
-        self.row = cls
+        self.row = _record_class(tuple(rc.keyname for rc in c._result_columns))
         self.procs = None  # [(index, processor)], from the first result's description
 
     def _shape(self, values: dict, key: tuple) -> tuple:
@@ -470,25 +470,30 @@ def adopt(model, row, *, refresh: bool = False):  # noqa: ANN001, ANN201 - a map
 
     session = db.session()
     mapper = model.__mapper__
+    columns = _column_attributes(model)
     held = session.identity_map.get(
         mapper.identity_key_from_primary_key(tuple(getattr(row, c.key) for c in mapper.primary_key))
     )
-    if held is not None:
-        # as a query: the row fills what the held object has not loaded (expired after a commit, say);
-        # with refresh, everything
-        unloaded = None if refresh else sa_inspect(held).unloaded
-        for column in model.__table__.columns:
-            key = mapper.get_property_by_column(column).key
-            if unloaded is None or key in unloaded:
-                set_committed_value(held, key, getattr(row, column.key))
-        return held
-    obj = mapper.class_manager.new_instance()
-    values = obj.__dict__
-    for column in model.__table__.columns:
-        values[mapper.get_property_by_column(column).key] = getattr(row, column.key)
-    make_transient_to_detached(obj)
-    session.add(obj)
-    return obj
+    if held is None:
+        obj = mapper.class_manager.new_instance()
+        obj.__dict__.update((attribute, getattr(row, column)) for column, attribute in columns)
+        make_transient_to_detached(obj)
+        session.add(obj)
+        return obj
+    # as a query: the row fills what the held object has not loaded (expired after a commit, say);
+    # with refresh, everything
+    unloaded = None if refresh else sa_inspect(held).unloaded
+    for column, attribute in columns:
+        if unloaded is None or attribute in unloaded:
+            set_committed_value(held, attribute, getattr(row, column))
+    return held
+
+
+@functools.cache
+def _column_attributes(model) -> tuple[tuple[str, str], ...]:  # noqa: ANN001
+    """(column key, mapped attribute) of each of the model's table columns."""
+    mapper = model.__mapper__
+    return tuple((c.key, mapper.get_property_by_column(c).key) for c in model.__table__.columns)
 
 
 def commit_keeping_state() -> None:

@@ -159,8 +159,7 @@ def remember_user_facts(user, row) -> None:  # noqa: ANN001
 
 
 def _facts_of(row, facts: dict) -> dict[str, int]:  # noqa: ANN001 - a Row, or a named tuple of fetch()
-    mapping = row._mapping if hasattr(row, "_mapping") else row._asdict()
-    return {name: int(mapping[name] or 0) for name in facts}
+    return {name: int(getattr(row, name) or 0) for name in facts}
 
 
 def forget_user_facts() -> None:
