@@ -379,7 +379,7 @@ def register_view(event_id: int):
     except RegistrationError as exc:
         stop_writing()
         return _event_page(event, status=409, block="registration", reg_error=exc.message)
-    commit_keeping_state()  # register() expired the seat counters it changed
+    commit_keeping_state()  # the event and registration as register() left them loaded (its RETURNING rows)
     if registration.state == "confirmed":
         flash(_("You are registered for “%(title)s”.", title=event.title), "success")
     else:
@@ -411,7 +411,7 @@ def cancel_mine(event_id: int):
     except RegistrationError as exc:
         stop_writing()
         return _event_page(event, status=409, block="registration", reg_error=exc.message)
-    commit_keeping_state()  # cancel_registration() expired the seat counters and waitlist it changed
+    commit_keeping_state()  # as cancel_registration() left them (RETURNING rows; the waitlist expired)
     flash(
         _("You left the waitlist.") if was_waitlisted else _("Your place is cancelled. Thank you for letting us know."),
         "success",

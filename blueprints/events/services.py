@@ -26,7 +26,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import has_request_context, url_for
 from flask_babel import force_locale
-from sqlalchemy.orm.attributes import set_committed_value
 
 from blueprints.core.audit import record_audit
 from blueprints.core.db import adopt, begin_writing, fetch
@@ -473,34 +472,37 @@ def _locked_event_statement():
 
 @functools.cache
 def _seat_statements():
-    """register's and cancel's counter updates, built once (Core statements on the session's connection)."""
-    event_id = sa.bindparam("the_event_id")
-    counters = [getattr(Event, key) for key in EVENT_COUNTERS]
+    """register's and cancel's writes, built once (Core statements on the session's connection). Each
+    returns the row it leaves, which the object in the session takes as loaded (adopt with refresh): the
+    answer renders without reading the event or the registration again."""
+    event_id = sa.bindparam("event")
+    event_row = Event.__table__.columns
     return {
         "take_seat": sa.update(Event)
         .where(Event.id == event_id, Event.state == "published", Event.confirmed_count < Event.capacity)
         .values(confirmed_count=Event.confirmed_count + 1)
-        .returning(*counters),
+        .returning(*event_row),
         "join_waitlist": sa.update(Event)
         .where(Event.id == event_id)
         .values(waitlist_count=Event.waitlist_count + 1)
-        .returning(*counters),
+        .returning(*event_row),
         "free_seat": sa.update(Event)
         .where(Event.id == event_id)
         .values(confirmed_count=Event.confirmed_count - 1)
-        .returning(*counters),
+        .returning(*event_row),
         "leave_waitlist": sa.update(Event)
         .where(Event.id == event_id)
         .values(waitlist_count=Event.waitlist_count - 1)
-        .returning(*counters),
+        .returning(*event_row),
         "add_registration": sa.insert(Registration).returning(*Registration.__table__.columns),
         "cancel_registration": sa.update(Registration)
-        .where(Registration.id == sa.bindparam("registration_id"))
+        .where(Registration.id == sa.bindparam("registration"))
         .values(
             state="cancelled",
             waitlist_position=None,
             cancelled_at=sa.bindparam("now", type_=Registration.cancelled_at.type),
-        ),
+        )
+        .returning(*Registration.__table__.columns),
         "close_gap": sa.update(Registration)
         .where(
             Registration.event_id == event_id,
@@ -511,9 +513,7 @@ def _seat_statements():
     }
 
 
-def _run(name: str, event_id: int | None = None, **params):  # noqa: ANN003, ANN202
-    if event_id is not None:
-        params["the_event_id"] = event_id
+def _run(name: str, **params):  # noqa: ANN003, ANN202
     return db.session.connection().execute(_seat_statements()[name], params)
 
 
@@ -567,20 +567,8 @@ def lock_volunteer(user) -> None:
     locked.add(user.id)
 
 
-#: what the event's lock protects: expired after an UPDATE of them, or set from its RETURNING
-EVENT_COUNTERS = ("confirmed_count", "waitlist_count", "capacity", "state", "cancel_reason")
-
-
 def _expire_event(event: Event) -> None:
-    db.session.expire(event, list(EVENT_COUNTERS))
-
-
-def _counters_written(event: Event, row) -> None:  # noqa: ANN001 - the RETURNING row of a counter UPDATE
-    """The event's counters as the UPDATE left them (its RETURNING): no second read while the answer renders;
-    updated_at, which the UPDATE stamped, is read again only if asked for."""
-    for key in EVENT_COUNTERS:
-        set_committed_value(event, key, getattr(row, key))
-    db.session.expire(event, ["updated_at"])
+    db.session.expire(event, ["confirmed_count", "waitlist_count", "capacity", "state", "cancel_reason"])
 
 
 def _expire_registrations(event_id: int) -> None:
@@ -725,27 +713,27 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
     db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
     try:
         with db.session.begin_nested():
-            counters = _run("take_seat", event_id=event.id).first()
-            if counters is not None:
+            seated = _run("take_seat", event=event.id).first()
+            if seated is not None:
                 state, position = "confirmed", None
             elif walk_in:
                 raise RegistrationError("full", _l("All places are taken; walk-ins cannot be admitted."))
             else:
-                counters = _run("join_waitlist", event_id=event.id).one()
-                state, position = "waitlisted", counters.waitlist_count
-            values = {
-                "event_id": event.id,
-                "user_id": user.id,
-                "state": state,
-                "waitlist_position": position,
-                "walk_in": walk_in,
-            }
-            row = db.session.connection().execute(_seat_statements()["add_registration"], values).one()
+                seated = _run("join_waitlist", event=event.id).one()
+                state, position = "waitlisted", seated.waitlist_count
+            row = _run(
+                "add_registration",
+                event_id=event.id,
+                user_id=user.id,
+                state=state,
+                waitlist_position=position,
+                walk_in=walk_in,
+            ).one()
             registration = adopt(Registration, row, refresh=True)
     except sa.exc.IntegrityError as exc:
         _expire_event(event)
         raise RegistrationError("already_registered", _l("You are already registered for this event.")) from exc
-    _counters_written(event, counters)
+    adopt(Event, seated, refresh=True)  # the counters as the UPDATE left them
     registration.event = event
     return registration
 
@@ -773,15 +761,14 @@ def cancel_registration(
         raise RegistrationError("started", _l("The event has started. Ask the team leader to change your place."))
     promoted: list[Registration] = []
     db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
-    if registration.state == "confirmed":
-        _mark_cancelled(registration, now)
-        _counters_written(event, _run("free_seat", event_id=event.id).one())
+    confirmed, position = registration.state == "confirmed", registration.waitlist_position
+    adopt(Registration, _run("cancel_registration", registration=registration.id, now=now).one(), refresh=True)
+    if confirmed:  # its seat goes to the first on the waitlist
+        adopt(Event, _run("free_seat", event=event.id).one(), refresh=True)
         promoted = promote_waitlist(event)
     else:
-        position = registration.waitlist_position
-        _mark_cancelled(registration, now)
-        _run("close_gap", event_id=event.id, after_position=position)
-        _counters_written(event, _run("leave_waitlist", event_id=event.id).one())
+        _run("close_gap", event=event.id, after_position=position)
+        adopt(Event, _run("leave_waitlist", event=event.id).one(), refresh=True)
         _expire_registrations(event.id)
     if by.id != registration.user_id:
         notify(
@@ -793,15 +780,6 @@ def cancel_registration(
         )
         record_audit(by, "registration.cancel", registration, org_id=event.org_id, user_id=registration.user_id)
     return promoted
-
-
-def _mark_cancelled(registration: Registration, now: datetime) -> None:
-    """UPDATE the row to cancelled (a Core statement, not a flush of the object), and give the object the
-    values written as its loaded state (updated_at, set by the statement, is read again when asked for)."""
-    _run("cancel_registration", registration_id=registration.id, now=now)
-    for key, value in (("state", "cancelled"), ("waitlist_position", None), ("cancelled_at", now)):
-        set_committed_value(registration, key, value)
-    db.session.expire(registration, ["updated_at"])
 
 
 def promote_waitlist(event: Event) -> list[Registration]:
