@@ -20,7 +20,7 @@ from blueprints.core.htmx import is_htmx
 from blueprints.core.htmx import render_page as _render_page
 from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.registry import get_registry
-from blueprints.core.timeutil import local_today, local_zone, to_local, utcnow
+from blueprints.core.timeutil import local_today, to_local, utcnow
 from blueprints.core.translate import gettext as _
 from blueprints.core.translate import translated
 from blueprints.orgs.models import Org
@@ -862,19 +862,8 @@ def revoke(venue_id: int, grant_id: int):
     return _done(url_for("venues.manage", venue_id=venue.id))
 
 
-_HM: dict[tuple, str] = {}
-
-
 @bp.app_template_global("venue_local_hm")
 def venue_local_hm(value: datetime | None) -> str:
-    """HH:MM in the configured zone (24-hour clock in both languages); kept per process (a queue page
-    shows the same few dozen times, two to six a row)."""
-    if not value:
-        return ""
-    key = (value, local_zone())
-    text = _HM.get(key)
-    if text is None:
-        if len(_HM) >= 20_000:
-            _HM.clear()
-        text = _HM[key] = f"{to_local(value):%H:%M}"
-    return text
+    """HH:MM in the configured zone (24-hour clock in both languages), through the layout's localtime
+    filter, which keeps each formatted value per process (a queue page shows the same few dozen times)."""
+    return current_app.jinja_env.filters["localtime"](value, "HH:mm")
