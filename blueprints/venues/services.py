@@ -121,32 +121,27 @@ def manages_venues_fact(user):
     return sa.select(sa.func.count()).select_from(VenueManager).where(VenueManager.user_id == user.id).scalar_subquery()
 
 
-def decidable_venue_ids(user_id):  # noqa: ANN001 - an int or a bound parameter
+def decidable_venue_ids(user_id, *, homes_first: bool = False):  # noqa: ANN001 - an int or a bound parameter
     """SELECT of the youth homes a (non-admin) user may decide: the ones they manage, and those below
-    their coordinator grants (for most users none, found from their grants without scanning)."""
+    their coordinator grants (for most users none, found from their grants without scanning).
+
+    Two shapes of the same set. Grants first (the queue's statements: their plans for managers were
+    measured best, bench/RESULTS.md). homes_first (the layout's approvals badge, on every page): the
+    homes (500 in a city) checked against the grants, behind a one-time test that the user has a grant
+    at all — grants first made PostgreSQL walk every org under a city grant and probe venues for each
+    (2,014 index probes, ~3 ms of every page of a city coordinator)."""
     venue_org = sa.orm.aliased(Org)
     grant_org = sa.orm.aliased(Org)
     managed = sa.select(VenueManager.venue_id).where(VenueManager.user_id == user_id)
-    coordinated = (
-        sa.select(Venue.id)
-        .join(venue_org, venue_org.id == Venue.org_id)
-        .join(grant_org, venue_org.path.startswith(grant_org.path, autoescape=False))
-        .join(CoordinatorGrant, CoordinatorGrant.org_id == grant_org.id)
-        .where(CoordinatorGrant.user_id == user_id)
-    )
-    return sa.union(managed, coordinated)
-
-
-def _decidable_venue_ids_gated(user_id):  # noqa: ANN001 - a bound parameter
-    """decidable_venue_ids in the shape the layout's approvals badge reads fastest on every page: the youth
-    homes below a grant found from the homes (500 in a city) with a check of the grants, behind a one-time
-    test that the user has a grant at all (most users: nothing scanned). The grant-first join of
-    decidable_venue_ids made PostgreSQL walk every org under a city grant and probe venues for each (2,014
-    index probes, ~3 ms of every page of a city coordinator); the queue's statements keep that shape, whose
-    plans for managers were measured best (bench/RESULTS.md)."""
-    venue_org = sa.orm.aliased(Org)
-    grant_org = sa.orm.aliased(Org)
-    managed = sa.select(VenueManager.venue_id).where(VenueManager.user_id == user_id)
+    if not homes_first:
+        coordinated = (
+            sa.select(Venue.id)
+            .join(venue_org, venue_org.id == Venue.org_id)
+            .join(grant_org, venue_org.path.startswith(grant_org.path, autoescape=False))
+            .join(CoordinatorGrant, CoordinatorGrant.org_id == grant_org.id)
+            .where(CoordinatorGrant.user_id == user_id)
+        )
+        return sa.union(managed, coordinated)
     has_grant = sa.select(CoordinatorGrant.id).where(CoordinatorGrant.user_id == user_id).exists()
     homes = (
         sa.select(Venue.id, venue_org.path)
@@ -161,8 +156,7 @@ def _decidable_venue_ids_gated(user_id):  # noqa: ANN001 - a bound parameter
         .where(CoordinatorGrant.user_id == user_id, homes.c.path.startswith(grant_org.path, autoescape=False))
         .exists()
     )
-    coordinated = sa.select(homes.c.id).where(within_grant)
-    return sa.union(managed, coordinated)
+    return sa.union(managed, sa.select(homes.c.id).where(within_grant))
 
 
 #: the state as a literal: SQLite (and a generic PostgreSQL plan) use the partial index ix_bookings_pending
@@ -177,7 +171,7 @@ def approvals_fact(user):
     now = sa.bindparam("approvals_now", callable_=utcnow, type_=Booking.starts_at.type)
     stmt = sa.select(Booking.id).where(PENDING, Booking.starts_at > now)
     if not user.is_admin:
-        stmt = stmt.where(Booking.venue_id.in_(_decidable_venue_ids_gated(user.id)))
+        stmt = stmt.where(Booking.venue_id.in_(decidable_venue_ids(user.id, homes_first=True)))
     # counted up to BADGE_COUNT_CAP (a badge shows "99+"): a city coordinator's thousands of requests
     # are not counted on every page
     return sa.select(sa.func.count()).select_from(stmt.limit(BADGE_COUNT_CAP).subquery()).scalar_subquery()
