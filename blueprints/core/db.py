@@ -384,7 +384,8 @@ class _Plan:
                 dispatch.before_cursor_execute(conn, cursor, sql, args, None, False)
             cursor.execute(sql, args)
             rows = cursor.fetchall()
-            description = cursor.description
+            # psycopg builds the description's column objects at each access: read it for the first result only
+            description = cursor.description if self.procs is None else None
             if dispatch.after_cursor_execute:
                 dispatch.after_cursor_execute(conn, cursor, sql, args, None, False)
         except conn.dialect.loaded_dbapi.Error as error:
