@@ -73,7 +73,6 @@ from .services import (
     change_capacity,
     complete_event,
     create_event,
-    lock_volunteer,
     locked_event,
     place_text,
     publish_event,
@@ -116,9 +115,7 @@ def _event_to_register(event_id: int, *, registering: bool = False) -> Event:
     """The event a volunteer registers for or leaves, read and locked for the transaction at once (the
     service would lock it anyway; a registration locks the volunteer first, as the service does); the
     row alone: the answer, the registration block, needs none of its relationships. Drafts are 404 as above."""
-    if registering:
-        lock_volunteer(current_user)
-    event = locked_event(event_id)
+    event = locked_event(event_id, volunteer=current_user if registering else None)
     if event is None or (event.state == "draft" and not can_manage_event(current_user, event)):
         abort(404)
     return event

@@ -179,6 +179,53 @@ def test_waitlist_promotion_under_concurrent_cancellations(app, cluster, city_tr
     assert elapsed < SCENARIO_LIMIT, f"{elapsed:.1f} s"
 
 
+# --- one volunteer, two overlapping events ---------------------------------------------------------
+
+OVERLAPPERS = 40
+OVERLAP_PROCESSES = 8
+
+
+def test_overlapping_events_tapped_at_once(app, cluster, city_tree, make_team, make_event):
+    """40 volunteers each tap Register on two events at overlapping times, from two processes at about the
+    same moment (on PostgreSQL usually two instances): each ends with exactly one place, the other tap is
+    refused naming the event they hold (the volunteer's lock, taken before the event's)."""
+    team = make_team(org=city_tree["c1"])
+    first = make_event(team=team, capacity=OVERLAPPERS, starts_in=timedelta(days=3), hours=3)
+    second = make_event(team=team, capacity=OVERLAPPERS, starts_in=timedelta(days=3, hours=1), hours=3)
+    users = create_volunteers(OVERLAPPERS, "1365000", city_tree["c1"].id)
+    phones = sorted(users)
+    pairs = []
+    for i, phone in enumerate(phones):
+        one, other = (first, second) if i % 2 else (second, first)  # half start with each event
+        pairs.append((i % OVERLAP_PROCESSES, i, Action(phone, f"/events/{one.id}/register", "register")))
+        pairs.append(((i + 3) % OVERLAP_PROCESSES, i, Action(phone, f"/events/{other.id}/register", "other")))
+    c = cluster()
+    outcomes, elapsed = run_clients(c, _interleave(pairs, OVERLAP_PROCESSES))
+
+    statuses = Counter(o[2] for o in outcomes)
+    found = violations()
+    held = Counter(
+        db.session.scalars(
+            sa.select(Registration.user_id).where(
+                Registration.event_id.in_((first.id, second.id)), Registration.state != "cancelled"
+            )
+        )
+    )
+    if set(held) != set(users.values()):
+        found.append(f"{len(set(users.values()) - set(held))} volunteers hold no place")
+    if any(n != 1 for n in held.values()):
+        found.append(f"{sum(1 for n in held.values() if n > 1)} volunteers hold places at both events")
+    report("overlap", c, outcomes, statuses[303], statuses[409], found, elapsed)
+
+    assert count_5xx(outcomes) == 0, describe([o for o in outcomes if o[2] >= 500])
+    assert not found, found
+    assert statuses == {303: OVERLAPPERS, 409: OVERLAPPERS}, statuses
+    for o in outcomes:
+        if o[2] == 409:
+            assert "which overlaps this event" in o[3], o[3][:500]
+    assert elapsed < SCENARIO_LIMIT, f"{elapsed:.1f} s"
+
+
 # --- overlapping booking approvals ------------------------------------------------------------------
 
 SLOTS = 12

@@ -99,6 +99,22 @@ def test_register_twice_is_refused_and_writes_nothing(client, login_as, make_eve
     assert _count() == before and _fresh(event).confirmed_count == 1
 
 
+def test_second_place_refused_by_the_database_counts_no_seat(client, login_as, make_event, make_user, monkeypatch):
+    """When the check before the write misses a place (a writer that bypassed the locks), the unique index
+    refuses the second one: a clear 409, and the seat the same transaction counted is not kept."""
+    import blueprints.events.services as services
+
+    event = make_event(capacity=5)
+    login_as(make_user())
+    assert client.post(f"/events/{event.id}/register").status_code == 303
+    before = _count()
+    monkeypatch.setattr(services, "active_registration", lambda event, user: None)
+    again = client.post(f"/events/{event.id}/register", headers=htmx())
+    assert again.status_code == 409 and "already registered" in again.get_data(as_text=True)
+    assert _count() == before and _fresh(event).confirmed_count == 1
+    assert [r.state for r in _regs(event)] == ["confirmed"]
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
