@@ -10,7 +10,7 @@ from flask import g, has_request_context
 from sqlalchemy.orm.util import identity_key
 
 from blueprints.core.audit import record_audit
-from blueprints.core.db import fetch
+from blueprints.core.db import adopt, fetch
 from blueprints.core.extensions import db
 
 from .models import (
@@ -32,7 +32,7 @@ class OrgError(ValueError):
 @functools.cache
 def _granted_orgs_statement():
     return (
-        sa.select(Org)
+        sa.select(*Org.__table__.columns)
         .join(CoordinatorGrant, CoordinatorGrant.org_id == Org.id)
         .where(CoordinatorGrant.user_id == sa.bindparam("grant_user_id"))
         .order_by(Org.name, Org.id)
@@ -48,7 +48,8 @@ def coordinator_paths(user) -> list[str]:
         cache[user.id] = []  # the layout's facts (read anyway, once per request) say: no grant
     if user.id not in cache:
         # the granted orgs themselves (not only their paths), by name: scope_roots then needs no statement
-        orgs = list(db.session.scalars(_granted_orgs_statement(), {"grant_user_id": user.id}))
+        # (rows made the session's Orgs without the ORM's loading path: every page of a coordinator runs it)
+        orgs = [adopt(Org, row) for row in fetch(_granted_orgs_statement(), {"grant_user_id": user.id})]
         cache[user.id] = sorted({org.path for org in orgs})
         if has_request_context():
             g.setdefault("_coord_orgs", {})[user.id] = orgs

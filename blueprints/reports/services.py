@@ -35,6 +35,7 @@ from flask import current_app, g, has_request_context
 from sqlalchemy.orm import aliased
 
 from blueprints.auth.models import User, mask_phone
+from blueprints.core.db import fetch
 from blueprints.core.extensions import db
 from blueprints.core.models import UTCDateTime
 from blueprints.events.models import Event, EventCategory
@@ -1115,7 +1116,7 @@ def _stamps(*groups: tuple[str, ...]) -> tuple[tuple, ...]:
                 columns += [sa.select(aggregate).select_from(table).scalar_subquery() for aggregate in aggregates]
         built = _stamp_selects[groups] = (sa.select(*columns), sizes)
     stmt, sizes = built
-    values = tuple(db.session.execute(stmt).one())
+    values = tuple(fetch(stmt)[0])
     out, i = [], 0
     for n in sizes:
         out.append(values[i : i + n])
