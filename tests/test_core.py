@@ -292,13 +292,14 @@ def test_template_calls_pass_what_jinja_passes(app):
     """core.setup.QuickCallContext decides without Jinja's lookups; the outcome must be Jinja's own."""
     import jinja2
     from jinja2 import pass_context, pass_environment, pass_eval_context
+    from markupsafe import Markup
 
     env = app.jinja_env
     plain = jinja2.Environment(autoescape=True)
     source = (
         "{% macro box(x) %}[{{ x }}{{ caller() if caller else '' }}]{% endmacro %}"
         "{{ plain(1, k=2) }} {{ ctx('v') }} {{ ectx() }} {{ envf() }} {{ box('<b>') }} "
-        "{% call box(3) %}in{% endcall %} {% for i in [1, 2] %}{{ plain(i) }}{{ ctx('v') }}{% endfor %}"
+        "{% call box(3) %}in{% endcall %} {% for i in [1, 2] %}{{ plain(i) }}{{ ctx('v') }}{{ ectx2(i, k='<k>') }}{% endfor %}"
         "{% set s %}{{ plain('set') }}{% endset %}{{ s }} {{ stop() is undefined }} {{ cls() }}"
     )
 
@@ -313,6 +314,7 @@ def test_template_calls_pass_what_jinja_passes(app):
         "plain": lambda a, k=0: f"p{a}{k}",
         "ctx": pass_context(lambda c, name: f"c{c.get(name)}"),
         "ectx": pass_eval_context(lambda e: f"e{e.autoescape}"),
+        "ectx2": pass_eval_context(lambda e, a, k="": Markup(f"e{a}") + k),
         "envf": pass_environment(lambda e: f"n{isinstance(e, jinja2.Environment)}"),
         "stop": stop,
         "cls": Callable(),
@@ -321,4 +323,4 @@ def test_template_calls_pass_what_jinja_passes(app):
     ours = env.from_string(source).render(**helpers)
     theirs = plain.from_string(source).render(**helpers)
     assert type(env.from_string("").new_context()).__name__ == "QuickCallContext"
-    assert ours == theirs and "p12 cV eTrue nTrue [&lt;b&gt;] [3in] p10cVp20cVpset0 True obj" in ours
+    assert ours == theirs and "p12 cV eTrue nTrue [&lt;b&gt;] [3in] p10cVe1&lt;k&gt;p20cVe2&lt;k&gt;pset0 True obj" in ours

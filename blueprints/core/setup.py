@@ -246,14 +246,17 @@ def _memo_url_for(app: Flask):
     return template_url_for
 
 
+_EVAL_CONTEXT = jinja2.utils._PassArg.eval_context
+
+
 class QuickCallContext(jinja2.runtime.Context):
     """Jinja's template context, with a faster `call` for the calls templates make most (helpers, macros).
 
     Every `{{ f(...) }}` in a template goes through Context.call, which asks the callable and its
     __call__ whether they want the context, eval context or environment passed (two failing attribute
     lookups) — about a quarter of the time a list page spends in calls. A plain function says so in its
-    __dict__, a macro always wants the eval context: both are decided here without the lookups, with the
-    same outcome; anything else goes to Jinja's own call.
+    __dict__ (taking nothing, or the eval context, as `_()` does), a macro always wants the eval context:
+    these are decided here without the lookups, with the same outcome; anything else goes to Jinja's own call.
     """
 
     def call(__self, __obj, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN204, N805 - Jinja's signature
@@ -261,7 +264,9 @@ class QuickCallContext(jinja2.runtime.Context):
         if kind is FunctionType:
             attrs = __obj.__dict__
             if attrs and "jinja_pass_arg" in attrs:
-                return jinja2.runtime.Context.call(__self, __obj, *args, **kwargs)
+                if attrs["jinja_pass_arg"] is not _EVAL_CONTEXT:  # `_()` is: ~50 calls a page
+                    return jinja2.runtime.Context.call(__self, __obj, *args, **kwargs)
+                args = (__self.eval_ctx, *args)
         elif kind is jinja2.runtime.Macro:
             args = (__self.eval_ctx, *args)
         else:
