@@ -323,4 +323,6 @@ def test_template_calls_pass_what_jinja_passes(app):
     ours = env.from_string(source).render(**helpers)
     theirs = plain.from_string(source).render(**helpers)
     assert type(env.from_string("").new_context()).__name__ == "QuickCallContext"
-    assert ours == theirs and "p12 cV eTrue nTrue [&lt;b&gt;] [3in] p10cVe1&lt;k&gt;p20cVe2&lt;k&gt;pset0 True obj" in ours
+    assert (
+        ours == theirs and "p12 cV eTrue nTrue [&lt;b&gt;] [3in] p10cVe1&lt;k&gt;p20cVe2&lt;k&gt;pset0 True obj" in ours
+    )

@@ -770,11 +770,11 @@ def beneficiaries(event_id: int):
 def mine():
     """A volunteer's hours: this year against the target, lifetime, stars, records, requests."""
     page = _page()
-    records = my_records(current_user, limit=PAGE + 1, offset=(page - 1) * PAGE)
+    records, totals = my_records(current_user, limit=PAGE + 1, offset=(page - 1) * PAGE)
     return render_page(
         "hours/mine.html",
         None,
-        overview=hours_overview(current_user),
+        overview=hours_overview(current_user, totals),
         records=records[:PAGE],
         page=page,
         has_more=len(records) > PAGE,

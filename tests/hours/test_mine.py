@@ -44,6 +44,29 @@ def test_my_hours_counts_only_effective_records(client, login_as, h_world, h_mak
     assert "3 of 20 hours" in html
 
 
+def test_totals_read_with_each_page_equal_volunteer_totals(app, h_world, h_make_event, h_make_record, make_user):
+    """my_records' totals (window sums in the page's statement) are volunteer_totals, on every page: records
+    of this year and others, a superseded record, someone else's; an empty page past the end has none."""
+    from blueprints.hours.services import my_records, volunteer_totals
+
+    world = h_world
+    old = h_make_record(world.event, world.volunteer, minutes=60)
+    h_make_record(world.event, world.volunteer, minutes=180, source="correction", reason="补正", supersedes_id=old.id)
+    for days in (400, 800):
+        past = h_make_event(world.team, starts_at=utcnow() - timedelta(days=days), title=f"{days} 天前")
+        h_make_record(past, world.volunteer, minutes=days // 4)
+    h_make_record(world.event, make_user(name="别人"), minutes=600)
+    expected = volunteer_totals(world.volunteer)
+    assert expected == {"year": 180, "lifetime": 480, "records": 3}
+    pages = [my_records(world.volunteer, limit=2, offset=offset) for offset in (0, 2)]
+    assert [len(rows) for rows, _totals in pages] == [2, 1]
+    assert all(totals == expected for _rows, totals in pages)
+    assert my_records(world.volunteer, limit=2, offset=4) == ([], None)
+    newcomer = make_user(name="新人")
+    assert my_records(newcomer, limit=2) == ([], {"year": 0, "lifetime": 0, "records": 0})
+    assert volunteer_totals(newcomer) == {"year": 0, "lifetime": 0, "records": 0}
+
+
 def test_csv_has_only_my_records(client, login_as, h_world, h_make_record, make_user):
     world = h_world
     h_make_record(world.event, world.volunteer, minutes=90)
