@@ -42,7 +42,9 @@ def test_xlsx_to_a_file_with_chinese_headers(runner, r_ledger, tmp_path):
     target = tmp_path / "hours.xlsx"
     result = runner.invoke(args=_args(r_ledger, "--format", "xlsx", "--output", str(target)))
     assert result.exit_code == 0, result.output
-    rows = list(load_workbook(target, read_only=True).active.iter_rows(values_only=True))
+    book = load_workbook(target, read_only=True)  # holds the file open until closed
+    rows = list(book.active.iter_rows(values_only=True))
+    book.close()
     assert rows[0][0] == "姓名"
     col = rows[0].index("分钟")
     assert sum(r[col] for r in rows[1:]) == r_ledger["d1"]["minutes"] + 240 + 30  # the whole city
