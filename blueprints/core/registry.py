@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app, g, has_request_context
+
 #: badge counts stop here (shown as "99+"): counting a coordinator's whole city on every page is not worth it
 BADGE_COUNT_CAP = 100
 
@@ -137,8 +139,6 @@ def facts_columns(admin: bool = False) -> list | None:
     """The facts as labelled columns with the user's id as the bound parameter `facts_user_id`, built once
     per process: the user loader selects them together with the user's row (one statement for both).
     None when a fact cannot be built that way, or there are none."""
-    from flask import current_app
-
     registry = get_registry(current_app)
     key = ("columns", admin)
     columns = registry.facts_statements.get(key)
@@ -153,8 +153,6 @@ def facts_columns(admin: bool = False) -> list | None:
 
 def remember_user_facts(user, row) -> None:  # noqa: ANN001
     """Keep facts read with the user (a row with a column per fact) for this request (see user_facts)."""
-    from flask import current_app, g
-
     g.setdefault("_user_facts", {})[user.id] = _facts_of(row, get_registry(current_app).facts)
 
 
@@ -164,8 +162,6 @@ def _facts_of(row, facts: dict) -> dict[str, int]:  # noqa: ANN001 - a Row, or a
 
 def forget_user_facts() -> None:
     """After the request's own commit: what it changed may change the badges, so read them again."""
-    from flask import g, has_request_context
-
     if has_request_context():
         g.pop("_user_facts", None)
 
@@ -178,8 +174,6 @@ def user_facts(user) -> dict[str, int]:  # noqa: ANN001
     with callable_, evaluated at each execution). For most users the user loader reads them with the
     user's row already (facts_columns), and this costs nothing.
     """
-    from flask import current_app, g, has_request_context
-
     if not getattr(user, "is_authenticated", False):
         return {}
     cache = g.setdefault("_user_facts", {}) if has_request_context() else {}

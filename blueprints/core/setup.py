@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import jinja2.runtime
 from flask import Flask, abort, g, request, session
+from flask.globals import _cv_request
 from flask_babel import format_date, format_datetime, format_time
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -191,8 +192,6 @@ def init_core(app: Flask) -> None:
 
 def _request_root() -> str | None:
     """The script root URLs are built under (None outside a request: Flask builds external URLs)."""
-    from flask.globals import _cv_request
-
     ctx = _cv_request.get(None)
     return ctx.request.script_root if ctx is not None else None
 

@@ -6,12 +6,13 @@ import functools
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
 from sqlalchemy.orm.util import identity_key
 
 from blueprints.core.audit import record_audit
 from blueprints.core.db import adopt, fetch
 from blueprints.core.extensions import db
+from blueprints.core.registry import get_registry, user_fact
 
 from .models import (
     DEFAULT_ROUNDING,
@@ -60,10 +61,6 @@ def fact_says_none(user, name: str) -> bool:
     """In a request, True when the layout fact `name` (one statement for all facts) is 0."""
     if not has_request_context():
         return False
-    from flask import current_app
-
-    from blueprints.core.registry import get_registry, user_fact
-
     return name in get_registry(current_app).facts and user_fact(user, name) == 0
 
 
@@ -84,8 +81,6 @@ def is_coordinator(user) -> bool:
     if user.is_admin:
         return True
     if has_request_context():
-        from blueprints.core.registry import user_fact
-
         return user_fact(user, "coordinates") > 0
     return bool(coordinator_paths(user))
 
