@@ -8,7 +8,7 @@ from datetime import date, timedelta
 
 import segno
 import sqlalchemy as sa
-from flask import abort, current_app, flash, g, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import force_locale
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
@@ -19,7 +19,7 @@ from blueprints.core.authz import admin_required, require, safe_next
 from blueprints.core.db import commit_keeping_state, stop_writing, writes_late
 from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db
-from blueprints.core.forms import EmptyForm
+from blueprints.core.forms import EmptyForm, check_csrf
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.paging import last_page, page_arg
@@ -96,13 +96,6 @@ ROSTER_PAGE = 50
 
 def _labels() -> dict:
     return {"event_states": EVENT_STATE_LABELS, "registration_states": REGISTRATION_STATE_LABELS}
-
-
-def _check_csrf() -> None:
-    # CSRFProtect checked the token before the view (and says so in g.csrf_valid); the form checks it
-    # where that protection is not on
-    if not g.get("csrf_valid") and not EmptyForm().validate_on_submit():
-        abort(400)
 
 
 def _event_or_404(event_id: int) -> Event:
@@ -286,7 +279,7 @@ def user_feed(token: str):
 @login_required
 def reset_feed():
     """A new secret feed address; the old one stops working."""
-    _check_csrf()
+    check_csrf()
     current_user.feed_token = new_feed_token()
     db.session.commit()
     flash(_("Your calendar address was changed. Subscribe again with the new one."), "success")
@@ -372,7 +365,7 @@ def show(event_id: int):
 def register_view(event_id: int):
     """One tap: a confirmed place, or a place on the waitlist."""
     event = _event_to_register(event_id, registering=True)
-    _check_csrf()
+    check_csrf()
     try:
         registration = register(event, current_user)
     except RegistrationError as exc:
@@ -397,7 +390,7 @@ def register_view(event_id: int):
 def cancel_mine(event_id: int):
     """One tap: give up my place (a freed seat goes to the first on the waitlist at once)."""
     event = _event_to_register(event_id)
-    _check_csrf()
+    check_csrf()
     registration = active_registration(event, current_user)
     if registration is None:
         stop_writing()
@@ -428,7 +421,7 @@ def cancel_registration_view(registration_id: int):
     event = _event_or_404(registration.event_id)
     manager = can_manage_event(current_user, event)
     require(registration.user_id == current_user.id or manager)
-    _check_csrf()
+    check_csrf()
     status = 200
     try:
         cancel_registration(registration, current_user)
@@ -557,7 +550,7 @@ def edit(event_id: int):
 
 def _state_change(event_id: int, change, message) -> object:  # noqa: ANN001
     event = _managed_event(event_id)
-    _check_csrf()
+    check_csrf()
     try:
         change(event)
     except EventError as exc:
@@ -784,7 +777,7 @@ def category_edit(category_id: int):
 def category_toggle(category_id: int):
     """Deactivate a category (its events keep it) or bring it back."""
     category = db.get_or_404(EventCategory, category_id)
-    _check_csrf()
+    check_csrf()
     set_category_active(current_user, category, not category.active)
     db.session.commit()
     if category.active:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import joinedload
 
 from blueprints.auth.services import user_by_phone
 from blueprints.core.authz import require
 from blueprints.core.extensions import db
-from blueprints.core.forms import EmptyForm
+from blueprints.core.forms import EmptyForm, check_csrf
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.paging import page_arg
 from blueprints.core.translate import gettext as _
@@ -231,19 +231,12 @@ def edit(team_id: int):
     return render_page("teams/edit.html", "form", status=status, team=team, form=form)
 
 
-def _check_csrf() -> None:
-    # CSRFProtect checked the token before the view (and says so in g.csrf_valid); the form checks it
-    # where that protection is not on
-    if not g.get("csrf_valid") and not EmptyForm().validate_on_submit():
-        abort(400)
-
-
 @bp.post("/<int:team_id>/join")
 @login_required
 def join(team_id: int):
     """Join an open team, or ask to join one that approves its members."""
     team = _team_or_404(team_id)
-    _check_csrf()
+    check_csrf()
     try:
         membership = join_team(current_user, team)
     except TeamError as exc:
@@ -265,7 +258,7 @@ def join(team_id: int):
 def leave(team_id: int):
     """Leave the team, or withdraw a request to join."""
     team = _team_or_404(team_id)
-    _check_csrf()
+    check_csrf()
     try:
         leave_team(current_user, team)
     except TeamError as exc:
@@ -366,7 +359,7 @@ def _member_action(team_id: int, membership_id: int, action) -> object:  # noqa:
     team = _team_or_404(team_id)
     require(can_manage_team(current_user, team))
     membership = _membership_of(team, membership_id)
-    _check_csrf()
+    check_csrf()
     try:
         message = action(membership)
     except TeamError as exc:
