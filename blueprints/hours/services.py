@@ -841,15 +841,28 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
     return local_day_bounds(date(year, 1, 1))[0], local_day_bounds(date(year, 12, 31))[1]
 
 
+def _totals_columns(start, end, *, window: bool = False) -> list:  # noqa: ANN001 - values or bind parameters
+    """year (minutes served in [start, end)), lifetime (minutes) and records of the service records selected:
+    aggregates, or with `window` the same over the whole result before LIMIT (every row carries them)."""
+    in_year = sa.and_(ServiceRecord.served_at >= start, ServiceRecord.served_at < end)
+    totals = {
+        "year": sa.func.sum(sa.case((in_year, ServiceRecord.minutes), else_=0)),
+        "lifetime": sa.func.sum(ServiceRecord.minutes),
+        "records": sa.func.count(ServiceRecord.id),
+    }
+    if window:
+        return [total.over().label(name) for name, total in totals.items()]
+    return [(total if name == "records" else sa.func.coalesce(total, 0)).label(name) for name, total in totals.items()]
+
+
+def _totals_of(row) -> dict[str, int]:  # noqa: ANN001 - a row with _totals_columns
+    return {"year": int(row.year or 0), "lifetime": int(row.lifetime or 0), "records": int(row.records or 0)}
+
+
 def volunteer_totals_select(user_id, start, end) -> sa.Select:  # noqa: ANN001 - values or bind parameters
     """The one-row SELECT behind volunteer_totals: minutes served in [start, end), lifetime minutes and
     records (the home page reads it with more, in a statement built once per process)."""
-    in_year = sa.and_(ServiceRecord.served_at >= start, ServiceRecord.served_at < end)
-    return sa.select(
-        sa.func.coalesce(sa.func.sum(sa.case((in_year, ServiceRecord.minutes), else_=0)), 0).label("year"),
-        sa.func.coalesce(sa.func.sum(ServiceRecord.minutes), 0).label("lifetime"),
-        sa.func.count(ServiceRecord.id).label("records"),
-    ).where(ServiceRecord.volunteer_id == user_id, is_effective_clause())
+    return sa.select(*_totals_columns(start, end)).where(ServiceRecord.volunteer_id == user_id, is_effective_clause())
 
 
 @functools.cache
@@ -863,7 +876,7 @@ def volunteer_totals(user, year: int | None = None) -> dict[str, int]:
     """This year's and lifetime minutes of effective records, in one query."""
     start, end = year_bounds(year or local_today().year)
     [row] = fetch(_totals_statement(), {"volunteer_id": user.id, "year_start": start, "year_end": end})
-    return {"year": int(row[0]), "lifetime": int(row[1]), "records": int(row[2])}
+    return _totals_of(row)
 
 
 def hours_overview(user, totals: dict[str, int] | None = None) -> dict:
@@ -887,10 +900,7 @@ def hours_overview(user, totals: dict[str, int] | None = None) -> dict:
 
 @functools.cache
 def _my_records_statement():
-    in_year = sa.and_(
-        ServiceRecord.served_at >= sa.bindparam("year_start", type_=ServiceRecord.served_at.type),
-        ServiceRecord.served_at < sa.bindparam("year_end", type_=ServiceRecord.served_at.type),
-    )
+    moment = ServiceRecord.served_at.type
     return (
         sa.select(
             ServiceRecord.id,
@@ -900,11 +910,11 @@ def _my_records_statement():
             ServiceRecord.reason,
             ServiceRecord.served_at,
             Event.title,
-            # volunteer_totals, as window aggregates over all the volunteer's effective records (computed
+            # volunteer_totals over all the volunteer's effective records (window aggregates, computed
             # before LIMIT / OFFSET cut the page): every row of the page carries them
-            sa.func.sum(sa.case((in_year, ServiceRecord.minutes), else_=0)).over().label("total_year"),
-            sa.func.sum(ServiceRecord.minutes).over().label("total_lifetime"),
-            sa.func.count(ServiceRecord.id).over().label("total_records"),
+            *_totals_columns(
+                sa.bindparam("year_start", type_=moment), sa.bindparam("year_end", type_=moment), window=True
+            ),
         )
         .join(Event, Event.id == ServiceRecord.event_id)
         .where(ServiceRecord.volunteer_id == sa.bindparam("volunteer_id"), is_effective_clause())
@@ -926,12 +936,7 @@ def my_records(user, limit: int, offset: int = 0) -> tuple[list, dict[str, int] 
     )
     if not rows:
         return rows, ({"year": 0, "lifetime": 0, "records": 0} if offset == 0 else None)
-    first = rows[0]
-    return rows, {
-        "year": int(first.total_year or 0),
-        "lifetime": int(first.total_lifetime or 0),
-        "records": int(first.total_records),
-    }
+    return rows, _totals_of(rows[0])
 
 
 @functools.cache
