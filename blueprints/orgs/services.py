@@ -50,6 +50,7 @@ def coordinator_paths(user) -> list[str]:
     if user.id not in cache:
         # the granted orgs themselves (not only their paths), by name: scope_roots then needs no statement
         # (rows made the session's Orgs without the ORM's loading path: every page of a coordinator runs it)
+        db.session.flush()  # as the query's autoflush did (a grant added in this session; nothing to do mostly)
         orgs = [adopt(Org, row) for row in fetch(_granted_orgs_statement(), {"grant_user_id": user.id})]
         cache[user.id] = sorted({org.path for org in orgs})
         if has_request_context():

@@ -1116,6 +1116,7 @@ def _stamps(*groups: tuple[str, ...]) -> tuple[tuple, ...]:
                 columns += [sa.select(aggregate).select_from(table).scalar_subquery() for aggregate in aggregates]
         built = _stamp_selects[groups] = (sa.select(*columns), sizes)
     stmt, sizes = built
+    db.session.flush()  # as session.execute's autoflush did (nothing to do for a clean session)
     values = tuple(fetch(stmt)[0])
     out, i = [], 0
     for n in sizes:
