@@ -141,3 +141,43 @@ def test_adopt_fills_what_a_held_object_has_not_loaded(app, make_user):
         user.name = "本地"  # a loaded value stays as the session has it, unless refresh
         assert adopt(User, row).name == "本地" and adopt(User, row, refresh=True).name == "新名"
         db.session.rollback()
+
+
+def test_planned_writes_return_what_sqlalchemy_returns_and_leave_python_defaults_to_it(app, make_user):
+    """INSERT / UPDATE … RETURNING through fetch: planned when every value is in the statement; a statement
+    that leaves a column's Python default or onupdate to execution, or a call with a parameter named after a
+    column the statement does not bind (SQLAlchemy would SET it), goes through SQLAlchemy, with its result."""
+    with app.app_context():
+        user = make_user(name="甲")
+        uid = user.id
+        when = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+        explicit = (
+            sa.update(User)
+            .where(User.id == sa.bindparam("uid"))
+            .values(name=sa.bindparam("new_name"), last_login_at=sa.bindparam("when", type_=User.last_login_at.type))
+            .returning(User.id, User.name, User.last_login_at)
+        )
+        # created_at, feed_token, is_admin, active: Python defaults, computed by SQLAlchemy at execution
+        defaulted = (
+            sa.insert(User)
+            .values(name=sa.bindparam("name"), phone=sa.bindparam("phone"), password_hash="x")
+            .returning(User.name, User.feed_token, User.created_at)
+        )
+        with app.test_request_context("/"):
+            conn = db.session.connection()
+            assert _plan(explicit, conn.dialect) is None and _plan(explicit, conn.dialect) is not None
+            with count_statements(db.engine) as log:
+                rows = [fetch(explicit, {"uid": uid, "new_name": f"丙{i}", "when": when}) for i in range(3)]
+            assert len(log) == 3 and all(s.lstrip().upper().startswith("UPDATE") for s in log.statements)
+            assert [tuple(r[0]) for r in rows] == [(uid, f"丙{i}", when) for i in range(3)]
+            assert rows[-1][0].last_login_at.tzinfo is not None
+            assert fetch(explicit, {"uid": uid + 999, "new_name": "x", "when": when}) == []
+            # a parameter named after a column the statement does not bind: SQLAlchemy adds it to the SET clause
+            renamed = fetch(explicit, {"uid": uid, "new_name": "丁", "when": when, "is_admin": True})
+            assert renamed[0].name == "丁"
+            assert conn.execute(sa.select(User.is_admin).where(User.id == uid)).scalar_one() is True
+            assert _plan(defaulted, conn.dialect) is None and _plan(defaulted, conn.dialect) is None
+            added = [fetch(defaulted, {"name": "乙", "phone": f"1390000000{i}"})[0] for i in range(2)]
+            assert [a.name for a in added] == ["乙", "乙"] and added[0].feed_token != added[1].feed_token
+            assert all(a.created_at.tzinfo is not None for a in added)
+            db.session.rollback()

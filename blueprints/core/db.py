@@ -310,23 +310,31 @@ class _Plan:
     Statement listeners (before/after_cursor_execute: the query-budget tests count with them) still fire.
     """
 
-    __slots__ = ("compiled", "usable", "expanding", "shapes", "types", "row", "procs")
+    __slots__ = ("compiled", "usable", "expanding", "binds", "shapes", "types", "row", "procs")
 
     def __init__(self, statement, dialect) -> None:  # noqa: ANN001
         c = self.compiled = statement.compile(dialect=dialect)
+        dml = c.isinsert or c.isupdate or c.isdelete
         self.usable = bool(
-            c._ordered_columns
-            and c._result_columns
+            c._result_columns
+            and (c._ordered_columns or dml)
             and not c._textual_ordered_columns
             and not c._ad_hoc_textual
             and not c.literal_execute_params
             and not c.schema_translate_map
-            and not (c.isinsert or c.isupdate or c.isdelete)
+            # an INSERT, UPDATE or DELETE … RETURNING whose every value is in the statement: one that leaves a
+            # value to Python (a column's default or onupdate, computed at execution: "prefetch"), or an
+            # INSERT whose columns come from the parameters' keys, is compiled per execution by SQLAlchemy
+            and not (dml and c.for_executemany)
+            and not (c.isinsert and not statement._values)
             and not c.insert_prefetch
             and not c.update_prefetch
             and not any(isinstance(b.type, sa_types.TupleType) for b in c.post_compile_params)
         )
         self.expanding = tuple(sorted(c.bind_names[b] for b in c.post_compile_params))
+        # DML: a parameter named after a column but bound to nothing would be a value SQLAlchemy adds to the
+        # statement (SET col = …); such a call goes through SQLAlchemy
+        self.binds = frozenset(c.bind_names.values()) if dml else None
         self.shapes: dict[tuple, tuple] = {}
         self.types = [rc.type for rc in c._result_columns]
         self.row = _record_class(tuple(rc.keyname for rc in c._result_columns))
@@ -355,6 +363,8 @@ class _Plan:
         """The rows; None when the parameters cannot be prepared here (the caller then goes through
         SQLAlchemy, which raises what it raises for them: a missing value, a naive datetime…)."""
         c = self.compiled
+        if self.binds is not None and not self.binds.issuperset(params):
+            return None
         try:
             values = c.construct_params(params, escape_names=False, _no_postcompile=True)
             for name in self.expanding:
@@ -439,8 +449,11 @@ def _plan(statement, dialect) -> _Plan | None:  # noqa: ANN001
     return plan if plan.usable else None
 
 
-def fetch(statement, params: dict | None = None) -> list:  # noqa: ANN001 - a SELECT
+def fetch(statement, params: dict | None = None) -> list:  # noqa: ANN001 - a SELECT, or DML … RETURNING
     """Run a SELECT of columns on the request's connection and return its rows as named tuples.
+
+    The same for an INSERT, UPDATE or DELETE … RETURNING (the rows it returns) whose values are all in the
+    statement (no column default or onupdate left to Python: set them from a parameter).
 
     session.execute() sends a SELECT of ORM columns through the ORM's execution path (its compile state,
     result setup, identity bookkeeping): ~70 µs more a statement than the same SELECT on the session's

@@ -482,47 +482,61 @@ def _locked_event_statement(with_volunteer: bool = False):
 def _seat_statements():
     """register's and cancel's writes, built once (Core statements on the session's connection). Each
     returns the row it leaves, which the object in the session takes as loaded (adopt with refresh): the
-    answer renders without reading the event or the registration again."""
+    answer renders without reading the event or the registration again. Every value is in the statement (the
+    timestamps from `now`, not from the columns' Python defaults), so fetch() runs them on the driver's cursor."""
     event_id = sa.bindparam("event")
+    now = sa.bindparam("now", type_=Event.updated_at.type)
     event_row = Event.__table__.columns
+    registration_row = Registration.__table__.columns
     return {
         "take_seat": sa.update(Event)
         .where(Event.id == event_id, Event.state == "published", Event.confirmed_count < Event.capacity)
-        .values(confirmed_count=Event.confirmed_count + 1)
+        .values(confirmed_count=Event.confirmed_count + 1, updated_at=now)
         .returning(*event_row),
         "join_waitlist": sa.update(Event)
         .where(Event.id == event_id)
-        .values(waitlist_count=Event.waitlist_count + 1)
+        .values(waitlist_count=Event.waitlist_count + 1, updated_at=now)
         .returning(*event_row),
         "free_seat": sa.update(Event)
         .where(Event.id == event_id)
-        .values(confirmed_count=Event.confirmed_count - 1)
+        .values(confirmed_count=Event.confirmed_count - 1, updated_at=now)
         .returning(*event_row),
         "leave_waitlist": sa.update(Event)
         .where(Event.id == event_id)
-        .values(waitlist_count=Event.waitlist_count - 1)
+        .values(waitlist_count=Event.waitlist_count - 1, updated_at=now)
         .returning(*event_row),
-        "add_registration": sa.insert(Registration).returning(*Registration.__table__.columns),
+        "add_registration": sa.insert(Registration)
+        .values(
+            event_id=sa.bindparam("event_id"),
+            user_id=sa.bindparam("user_id"),
+            state=sa.bindparam("state"),
+            waitlist_position=sa.bindparam("waitlist_position"),
+            walk_in=sa.bindparam("walk_in"),
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(*registration_row),
         "cancel_registration": sa.update(Registration)
         .where(Registration.id == sa.bindparam("registration"))
-        .values(
-            state="cancelled",
-            waitlist_position=None,
-            cancelled_at=sa.bindparam("now", type_=Registration.cancelled_at.type),
-        )
-        .returning(*Registration.__table__.columns),
+        .values(state="cancelled", waitlist_position=None, cancelled_at=now, updated_at=now)
+        .returning(*registration_row),
         "close_gap": sa.update(Registration)
         .where(
             Registration.event_id == event_id,
             Registration.state == "waitlisted",
             Registration.waitlist_position > sa.bindparam("after_position"),
         )
-        .values(waitlist_position=Registration.waitlist_position - 1),
+        .values(waitlist_position=Registration.waitlist_position - 1, updated_at=now),
     }
 
 
-def _run(name: str, **params):  # noqa: ANN003, ANN202
-    return db.session.connection().execute(_seat_statements()[name], params)
+def _run(name: str, **params) -> list:  # noqa: ANN003
+    """The rows a write of _seat_statements returns (none for close_gap)."""
+    statement = _seat_statements()[name]
+    if statement._returning:
+        return fetch(statement, params)
+    db.session.connection().execute(statement, params)
+    return []
 
 
 def locked_event(event_id: int, volunteer=None) -> Event | None:  # noqa: ANN001 - a User
@@ -744,13 +758,14 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
     db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
     try:
         with _undo_on_error():
-            seated = _run("take_seat", event=event.id).first()
-            if seated is not None:
+            rows = _run("take_seat", event=event.id, now=now)
+            if rows:
+                seated = rows[0]
                 state, position = "confirmed", None
             elif walk_in:
                 raise RegistrationError("full", _l("All places are taken; walk-ins cannot be admitted."))
             else:
-                seated = _run("join_waitlist", event=event.id).one()
+                seated = _run("join_waitlist", event=event.id, now=now)[0]
                 state, position = "waitlisted", seated.waitlist_count
             row = _run(
                 "add_registration",
@@ -759,7 +774,8 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
                 state=state,
                 waitlist_position=position,
                 walk_in=walk_in,
-            ).one()
+                now=now,
+            )[0]
             registration = adopt(Registration, row, refresh=True)
     except sa.exc.IntegrityError as exc:
         _expire_event(event)
@@ -794,13 +810,13 @@ def cancel_registration(
     promoted: list[Registration] = []
     db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
     confirmed, position = registration.state == "confirmed", registration.waitlist_position
-    adopt(Registration, _run("cancel_registration", registration=registration.id, now=now).one(), refresh=True)
+    adopt(Registration, _run("cancel_registration", registration=registration.id, now=now)[0], refresh=True)
     if confirmed:  # its seat goes to the first on the waitlist
-        adopt(Event, _run("free_seat", event=event.id).one(), refresh=True)
+        adopt(Event, _run("free_seat", event=event.id, now=now)[0], refresh=True)
         promoted = promote_waitlist(event)
     else:
-        _run("close_gap", event=event.id, after_position=position)
-        adopt(Event, _run("leave_waitlist", event=event.id).one(), refresh=True)
+        _run("close_gap", event=event.id, after_position=position, now=now)
+        adopt(Event, _run("leave_waitlist", event=event.id, now=now)[0], refresh=True)
         _expire_registrations(event.id)
     if by.id != registration.user_id:
         notify(
