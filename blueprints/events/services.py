@@ -688,32 +688,52 @@ def _already(registration: Registration) -> RegistrationError:
 
 
 @functools.cache
-def _overlap_statement():
+def _place_statement():
+    """The user's place at the event (any state but cancelled) and, ordered after it, their first confirmed or
+    waitlisted place at another live event overlapping it: register's two checks in one round trip."""
+    here = Registration.event_id == sa.bindparam("event_id")
     return (
-        sa.select(Event.id, Registration.id.label("registration_id"))
-        .join(Registration, Registration.event_id == Event.id)
+        sa.select(*Registration.__table__.columns, here.label("here"))
+        .join(Event, Event.id == Registration.event_id)
         .where(
             Registration.user_id == sa.bindparam("user_id"),
-            Registration.state.in_(ACTIVE_STATES),
-            Event.id != sa.bindparam("event_id"),
-            Event.state == "published",
-            Event.starts_at < sa.bindparam("ends_at", type_=Event.starts_at.type),
-            Event.ends_at > sa.bindparam("starts_at", type_=Event.ends_at.type),
+            sa.or_(
+                sa.and_(here, Registration.state != "cancelled"),
+                sa.and_(
+                    Registration.event_id != sa.bindparam("event_id"),
+                    Registration.state.in_(ACTIVE_STATES),
+                    Event.state == "published",
+                    Event.starts_at < sa.bindparam("ends_at", type_=Event.starts_at.type),
+                    Event.ends_at > sa.bindparam("starts_at", type_=Event.ends_at.type),
+                ),
+            ),
         )
-        .order_by(Event.starts_at)
+        .order_by(here.desc(), Event.starts_at)
         .limit(1)
     )
 
 
-def overlapping_registration(event: Event, user) -> tuple[Event, Registration] | None:
-    """The user's confirmed or waitlisted place at another live event overlapping `event`, if any."""
+def _check_no_place(event: Event, user) -> None:
+    """Raise when the user already has a place at `event`, or one at another event that overlaps it."""
+    db.session.flush()  # as a query's autoflush would (nothing to do for a clean session)
     rows = fetch(
-        _overlap_statement(),
+        _place_statement(),
         {"user_id": user.id, "event_id": event.id, "starts_at": event.starts_at, "ends_at": event.ends_at},
     )
     if not rows:
-        return None
-    return db.session.get(Event, rows[0].id), db.session.get(Registration, rows[0].registration_id)
+        return
+    if rows[0].here:
+        raise _already(adopt(Registration, rows[0]))
+    other = db.session.get(Event, rows[0].event_id)
+    raise RegistrationError(
+        "overlap",
+        _l(
+            "You already have a place at “%(title)s” (%(when)s), which overlaps this event. "
+            "Cancel that one first if you would rather come to this one.",
+            title=other.title,
+            when=when_text(other),
+        ),
+    )
 
 
 def _undo_on_error():  # noqa: ANN202 - a context manager
@@ -740,21 +760,7 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
     lock_volunteer(user)
     event = lock_event(event)
     _check_registrable(event, user, walk_in, now)
-    existing = active_registration(event, user)
-    if existing is not None:
-        raise _already(existing)
-    clash = overlapping_registration(event, user)
-    if clash is not None:
-        other, _reg = clash
-        raise RegistrationError(
-            "overlap",
-            _l(
-                "You already have a place at “%(title)s” (%(when)s), which overlaps this event. "
-                "Cancel that one first if you would rather come to this one.",
-                title=other.title,
-                when=when_text(other),
-            ),
-        )
+    _check_no_place(event, user)
     db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
     try:
         with _undo_on_error():
