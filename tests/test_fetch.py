@@ -4,6 +4,7 @@ still see it; the user loader builds the signed-in User from such a row without 
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -181,3 +182,54 @@ def test_planned_writes_return_what_sqlalchemy_returns_and_leave_python_defaults
             assert [a.name for a in added] == ["乙", "乙"] and added[0].feed_token != added[1].feed_token
             assert all(a.created_at.tzinfo is not None for a in added)
             db.session.rollback()
+
+
+def test_the_statement_beginning_a_transaction_brings_its_begin_along(app, backend, make_user):
+    """fetch_beginning (the event's lock of a register or a cancel): on PostgreSQL our BEGIN goes in one pipeline
+    with the statement — one round trip — and the transaction is real: its row lock holds against another
+    connection until the commit; a failing statement leaves nothing behind, and the connection then works."""
+    from blueprints.core.db import begin_writing, fetch_beginning
+
+    with app.app_context():
+        uid = make_user(name="甲").id
+        db.session.commit()
+        lock = sa.select(User.id, User.name).where(User.id == sa.bindparam("uid")).with_for_update()
+        other = sa.create_engine(app.config["SQLALCHEMY_DATABASE_URI"])
+        for attempt in range(3):  # SQLAlchemy's path first, then the plan's
+            with app.test_request_context("/", method="POST"):
+                db.session.connection()  # the request reads first (autocommit on PostgreSQL)
+                fetch(sa.select(User.id).where(User.id == sa.bindparam("uid")), {"uid": uid})
+                begin_writing()
+                dbapi = db.session.connection().connection.dbapi_connection
+                if backend == "postgresql" and attempt:
+                    assert dbapi.pgconn.transaction_status == 0  # IDLE: no transaction on the server yet
+                    with tempfile.TemporaryFile("w+") as trace:
+                        dbapi.pgconn.trace(trace.fileno())
+                        rows = fetch_beginning(lock, {"uid": uid})
+                        dbapi.pgconn.untrace()
+                        trace.seek(0)
+                        sent = [line.split("\t")[3].strip() for line in trace if line.split("\t")[1:2] == ["F"]]
+                    assert sent.count("Sync") == 1 and sent.count("Execute") == 2  # BEGIN and the SELECT, one trip
+                    assert dbapi.pgconn.transaction_status == 2  # INTRANS
+                else:
+                    rows = fetch_beginning(lock, {"uid": uid})
+                assert [r.name for r in rows] == ["甲" if attempt == 0 else f"乙{attempt - 1}"]
+                fetch(sa.update(User).where(User.id == uid).values(name=f"乙{attempt}").returning(User.id), {})
+                if backend == "postgresql":
+                    with other.connect() as conn2:  # the row stays locked until the commit
+                        conn2.exec_driver_sql("SET lock_timeout = '100ms'")
+                        with pytest.raises(sa.exc.OperationalError):
+                            conn2.execute(sa.select(User.id).where(User.id == uid).with_for_update())
+                db.session.commit()
+            with other.connect() as conn2:
+                assert conn2.execute(sa.select(User.name).where(User.id == uid)).scalar_one() == f"乙{attempt}"
+        broken = sa.select(User.id, sa.literal_column("no_such_column")).where(User.id == sa.bindparam("uid"))
+        for _ in range(2):
+            with app.test_request_context("/", method="POST"):
+                db.session.connection()
+                begin_writing()
+                with pytest.raises(sa.exc.DBAPIError):
+                    fetch_beginning(broken, {"uid": uid})
+                db.session.rollback()
+                assert fetch(sa.select(User.name).where(User.id == sa.bindparam("uid")), {"uid": uid})[0].name == "乙2"
+        other.dispose()

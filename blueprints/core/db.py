@@ -359,9 +359,11 @@ class _Plan:
         shape = self.shapes[key] = (sql, recipe)
         return shape
 
-    def run(self, conn, params: dict):  # noqa: ANN001, ANN201 - the session's Connection; rows, or None
+    def run(self, conn, params: dict, with_begin: bool = False):  # noqa: ANN001, ANN201 - the session's Connection
         """The rows; None when the parameters cannot be prepared here (the caller then goes through
-        SQLAlchemy, which raises what it raises for them: a missing value, a naive datetime…)."""
+        SQLAlchemy, which raises what it raises for them: a missing value, a naive datetime…).
+        with_begin: a psycopg connection about to start its transaction sends BEGIN and the statement in one
+        round trip (pipeline mode) instead of one each."""
         c = self.compiled
         if self.binds is not None and not self.binds.issuperset(params):
             return None
@@ -389,10 +391,21 @@ class _Plan:
         dispatch = conn.dispatch
         cursor = None
         try:
-            cursor = conn.connection.dbapi_connection.cursor()
+            dbapi_connection = conn.connection.dbapi_connection
+            cursor = dbapi_connection.cursor()
             if dispatch.before_cursor_execute:
                 dispatch.before_cursor_execute(conn, cursor, sql, args, None, False)
-            cursor.execute(sql, args)
+            if with_begin:
+                # our own BEGIN, queued with the statement: the pipeline's one Sync at the end of the block
+                # brings both results (the statement's rows are kept by its cursor). In autocommit psycopg sends
+                # no BEGIN of its own (it would await it before the statement), and it ends the transaction
+                # the server reports open at commit() and rollback() as at any other time.
+                dbapi_connection.autocommit = True
+                with dbapi_connection.pipeline():
+                    cursor.execute("BEGIN")
+                    cursor.execute(sql, args)
+            else:
+                cursor.execute(sql, args)
             rows = cursor.fetchall()
             # psycopg builds the description's column objects at each access: read it for the first result only
             description = cursor.description if self.procs is None else None
@@ -468,6 +481,31 @@ def fetch(statement, params: dict | None = None) -> list:  # noqa: ANN001 - a SE
     if rows is None:
         return records(conn.execute(statement, params or {}))
     return rows
+
+
+def fetch_beginning(statement, params: dict | None = None) -> list:  # noqa: ANN001
+    """fetch() for the statement that starts a writing transaction (begin_writing() called before it): on
+    PostgreSQL its BEGIN travels with it, one round trip instead of two (the lock taken by a register or a
+    cancel: every such request pays it, inside no lock yet but on the way to one)."""
+    from .extensions import db
+
+    conn = db.session.connection()
+    dbapi_connection = conn.connection.dbapi_connection
+    begins = (
+        conn.dialect.name == "postgresql"
+        # a request that read in autocommit, whose begin_writing() just asked for a transaction (and the
+        # pool's check-in puts autocommit back, see _end_autocommit)
+        and conn.connection.info.get("qingyi_autocommit")
+        and not dbapi_connection.autocommit
+        and dbapi_connection.info.transaction_status == 0  # IDLE: the next statement would send BEGIN first
+        and dbapi_connection.info.pipeline_status == 0
+        and dbapi_connection.isolation_level is None  # a plain BEGIN is the one psycopg would send
+        and dbapi_connection.read_only is None
+        and dbapi_connection.deferrable is None
+    )
+    plan = _plan(statement, conn.dialect) if begins else None
+    rows = None if plan is None else plan.run(conn, params or {}, with_begin=True)
+    return fetch(statement, params) if rows is None else rows
 
 
 def adopt(model, row, *, refresh: bool = False):  # noqa: ANN001, ANN201 - a mapped class, a row of all its columns

@@ -30,7 +30,7 @@ from flask_babel import force_locale
 from sqlalchemy.orm.attributes import set_committed_value
 
 from blueprints.core.audit import record_audit
-from blueprints.core.db import adopt, begin_writing, fetch
+from blueprints.core.db import adopt, begin_writing, fetch, fetch_beginning
 from blueprints.core.extensions import db
 from blueprints.core.timeutil import to_local, utcnow
 from blueprints.core.translate import lazy_gettext as _l
@@ -556,9 +556,9 @@ def locked_event(event_id: int, volunteer=None) -> Event | None:  # noqa: ANN001
         lock_volunteer(volunteer)
         volunteer = None
     if volunteer is None:
-        rows = fetch(_locked_event_statement(), {"event_id": event_id})
+        rows = fetch_beginning(_locked_event_statement(), {"event_id": event_id})
     else:
-        rows = fetch(_locked_event_statement(True), {"event_id": event_id, "volunteer_id": volunteer.id})
+        rows = fetch_beginning(_locked_event_statement(True), {"event_id": event_id, "volunteer_id": volunteer.id})
     if not rows:
         return None
     if volunteer is not None:
