@@ -18,6 +18,7 @@ Seats and waitlist positions are kept right by the database under any concurrenc
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 from collections.abc import Iterable
@@ -530,6 +531,57 @@ def _seat_statements():
     }
 
 
+@functools.cache
+def _combined_statements():
+    """PostgreSQL: two of the writes above as one statement (data-modifying CTEs), one round trip instead of
+    two while the event's lock is held. Each row holds the event's columns as e_<column> and the
+    registration's as r_<column> (see _parts)."""
+    writes = _seat_statements()
+    now = sa.bindparam("now", type_=Event.updated_at.type)
+
+    def joined(event_cte, registration_cte):  # noqa: ANN001, ANN202
+        return sa.select(
+            *(event_cte.c[c.key].label(f"e_{c.key}") for c in Event.__table__.columns),
+            *(registration_cte.c[c.key].label(f"r_{c.key}") for c in Registration.__table__.columns),
+        ).select_from(event_cte.join(registration_cte, registration_cte.c.event_id == event_cte.c.id))
+
+    seat = writes["take_seat"].cte("seat")
+    # the registration is inserted only when the seat was taken (its row comes from the seat's)
+    added = (
+        sa.insert(Registration)
+        .from_select(
+            ["event_id", "user_id", "state", "waitlist_position", "walk_in", "created_at", "updated_at"],
+            sa.select(
+                seat.c.id,
+                sa.bindparam("user_id", type_=sa.Integer),
+                sa.literal("confirmed", sa.String),
+                sa.null(),
+                sa.bindparam("walk_in", type_=sa.Boolean),
+                now,
+                now,
+            ),
+        )
+        .returning(*Registration.__table__.columns)
+        .cte("added")
+    )
+    cancelled = writes["cancel_registration"].cte("cancelled")
+    freed = writes["free_seat"].cte("freed")
+    return {"seat_and_register": joined(seat, added), "cancel_and_free_seat": joined(freed, cancelled)}
+
+
+def _parts(row) -> tuple:  # noqa: ANN001 - a row of _combined_statements
+    """(the event's row, the registration's row) of a combined statement's row, for adopt()."""
+    return _EventRow(*row[: len(_EventRow._fields)]), _RegistrationRow(*row[len(_EventRow._fields) :])
+
+
+_EventRow = collections.namedtuple("_EventRow", [c.key for c in Event.__table__.columns])
+_RegistrationRow = collections.namedtuple("_RegistrationRow", [c.key for c in Registration.__table__.columns])
+
+
+def _postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def _run(name: str, **params) -> list:  # noqa: ANN003
     """The rows a write of _seat_statements returns (none for close_gap)."""
     statement = _seat_statements()[name]
@@ -764,24 +816,34 @@ def register(event: Event, user, *, walk_in: bool = False, now: datetime | None 
     db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
     try:
         with _undo_on_error():
-            rows = _run("take_seat", event=event.id, now=now)
-            if rows:
-                seated = rows[0]
-                state, position = "confirmed", None
-            elif walk_in:
-                raise RegistrationError("full", _l("All places are taken; walk-ins cannot be admitted."))
+            combined = None
+            # PostgreSQL: the seat and the registration by one statement (the counters were read under the
+            # event's lock: a free seat is there to take)
+            if _postgresql() and event.state == "published" and event.confirmed_count < event.capacity:
+                combined = fetch(
+                    _combined_statements()["seat_and_register"],
+                    {"event": event.id, "user_id": user.id, "walk_in": walk_in, "now": now},
+                )
+            if combined:
+                seated, row = _parts(combined[0])
             else:
-                seated = _run("join_waitlist", event=event.id, now=now)[0]
-                state, position = "waitlisted", seated.waitlist_count
-            row = _run(
-                "add_registration",
-                event_id=event.id,
-                user_id=user.id,
-                state=state,
-                waitlist_position=position,
-                walk_in=walk_in,
-                now=now,
-            )[0]
+                if rows := _run("take_seat", event=event.id, now=now):
+                    seated = rows[0]
+                    state, position = "confirmed", None
+                elif walk_in:
+                    raise RegistrationError("full", _l("All places are taken; walk-ins cannot be admitted."))
+                else:
+                    seated = _run("join_waitlist", event=event.id, now=now)[0]
+                    state, position = "waitlisted", seated.waitlist_count
+                row = _run(
+                    "add_registration",
+                    event_id=event.id,
+                    user_id=user.id,
+                    state=state,
+                    waitlist_position=position,
+                    walk_in=walk_in,
+                    now=now,
+                )[0]
             registration = adopt(Registration, row, refresh=True)
     except sa.exc.IntegrityError as exc:
         _expire_event(event)
@@ -816,14 +878,25 @@ def cancel_registration(
     promoted: list[Registration] = []
     db.session.flush()  # the Core statements below do not autoflush (nothing to do for a clean session)
     confirmed, position = registration.state == "confirmed", registration.waitlist_position
-    adopt(Registration, _run("cancel_registration", registration=registration.id, now=now)[0], refresh=True)
-    if confirmed:  # its seat goes to the first on the waitlist
-        adopt(Event, _run("free_seat", event=event.id, now=now)[0], refresh=True)
-        promoted = promote_waitlist(event)
+    if confirmed and _postgresql():  # the place and its seat given up by one statement
+        freed, cancelled = _parts(
+            fetch(
+                _combined_statements()["cancel_and_free_seat"],
+                {"registration": registration.id, "event": event.id, "now": now},
+            )[0]
+        )
+        adopt(Registration, cancelled, refresh=True)
+        adopt(Event, freed, refresh=True)
     else:
-        _run("close_gap", event=event.id, after_position=position, now=now)
-        adopt(Event, _run("leave_waitlist", event=event.id, now=now)[0], refresh=True)
-        _expire_registrations(event.id)
+        adopt(Registration, _run("cancel_registration", registration=registration.id, now=now)[0], refresh=True)
+        if confirmed:
+            adopt(Event, _run("free_seat", event=event.id, now=now)[0], refresh=True)
+        else:
+            _run("close_gap", event=event.id, after_position=position, now=now)
+            adopt(Event, _run("leave_waitlist", event=event.id, now=now)[0], refresh=True)
+            _expire_registrations(event.id)
+    if confirmed:  # its seat goes to the first on the waitlist
+        promoted = promote_waitlist(event)
     if by.id != registration.user_id:
         notify(
             registration.user,

@@ -375,3 +375,28 @@ def test_random_sequences_keep_seats_and_waitlist_exact(app, make_event, make_us
         promoted = [u for u in joined_order if u not in {r.user_id for r in waiting}]
         joined_order = [u for u in joined_order if u not in promoted]
         assert [r.user_id for r in waiting] == joined_order
+
+
+def test_one_tap_costs_four_statements_on_postgresql(client, login_as, make_event, make_user, backend):
+    """The one-tap register and cancel (htmx), counted: the signed-in user, the event's lock (the volunteer's with
+    it on PostgreSQL, where BEGIN travels in the same round trip), the place check, and the write — on
+    PostgreSQL the seat and the registration (or the cancellation and the freed seat) in one statement;
+    SQLite, where a statement is a function call, writes them one by one. Each answer shows the new state."""
+    from tests.support.queries import count_statements
+
+    event = make_event(capacity=3)
+    register_url, cancel_url = f"/events/{event.id}/register", f"/events/{event.id}/registration/cancel"
+    login_as(make_user())
+    writes = 1 if backend == "postgresql" else 2
+    for _ in range(2):
+        with count_statements(db.engine) as log:
+            taken = client.post(register_url, headers=htmx())
+        assert taken.status_code == 200 and "2 of 3 places left" in taken.get_data(as_text=True)
+        assert len(log) == 3 + writes, str(log)
+        with count_statements(db.engine) as log:
+            left = client.post(cancel_url, headers=htmx())
+        assert left.status_code == 200 and "3 of 3 places left" in left.get_data(as_text=True)
+        assert len(log) == 3 + writes, str(log)
+    db.session.expire_all()
+    assert db.session.get(Event, event.id).confirmed_count == 0
+    assert [r.state for r in _regs(event)] == ["cancelled", "cancelled"]
