@@ -326,3 +326,52 @@ def test_template_calls_pass_what_jinja_passes(app):
     assert (
         ours == theirs and "p12 cV eTrue nTrue [&lt;b&gt;] [3in] p10cVe1&lt;k&gt;p20cVe2&lt;k&gt;pset0 True obj" in ours
     )
+
+
+def test_token_form_renders_what_an_empty_form_renders_and_its_token_is_accepted(app, client, make_user, login_as):
+    """TokenForm (a template's button that POSTs) gives the same hidden field as EmptyForm, with the token
+    CSRFProtect then accepts; with CSRF off it renders nothing, as EmptyForm's missing field does."""
+    import re
+
+    from blueprints.core.forms import EmptyForm, TokenForm
+
+    with app.test_request_context("/"):
+        assert str(TokenForm().csrf_token) == str(EmptyForm().csrf_token)
+        assert 'name="csrf_token"' in str(TokenForm().csrf_token)
+    app.config["WTF_CSRF_ENABLED"] = False
+    with app.test_request_context("/"):
+        assert str(TokenForm().csrf_token) == "" and not hasattr(EmptyForm(), "csrf_token")
+    app.config["WTF_CSRF_ENABLED"] = True
+    login_as(make_user())
+    page = client.get("/notifications/").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/notifications/read-all", data={"csrf_token": token}, csrf=False).status_code in (200, 303)
+    assert client.post("/notifications/read-all", data={"csrf_token": "forged"}, csrf=False).status_code == 400
+
+
+def test_session_cookie_is_set_again_only_when_it_changed(client, login_as, make_user, make_event):
+    """An htmx answer that shows its message at once leaves the session as it came: no new cookie. A message
+    left for the next page (a 303 without JavaScript) changes it: the cookie is set, and set again when that
+    page has shown the message."""
+    event = make_event(title="社区敬老探访", capacity=5)
+    register_url, cancel_url, page_url = (
+        f"/events/{event.id}/register",
+        f"/events/{event.id}/registration/cancel",
+        f"/events/{event.id}",
+    )
+    login_as(make_user())
+
+    def sets_session(response) -> bool:
+        return any(h.startswith("session=") for h in response.headers.getlist("Set-Cookie"))
+
+    client.get(page_url)  # the session holds its CSRF token from here on
+    answer = client.post(register_url, headers=htmx())
+    assert answer.status_code == 200 and "You are registered" in answer.get_data(as_text=True)
+    assert not sets_session(answer)
+    assert not sets_session(client.get(page_url))
+    left = client.post(cancel_url)  # without JavaScript: the message waits in the session for the next page
+    assert left.status_code == 303 and sets_session(left)
+    shown = client.get(page_url)
+    assert "Your place is cancelled" in shown.get_data(as_text=True) and sets_session(shown)
+    again = client.get(page_url)
+    assert "Your place is cancelled" not in again.get_data(as_text=True) and not sets_session(again)

@@ -117,6 +117,9 @@ def init_core(app: Flask) -> None:
     from .translate import install as install_gettext
 
     install_gettext(app.jinja_env)
+    from .session import QuietSessionInterface
+
+    app.session_interface = QuietSessionInterface()
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "basic"

@@ -19,7 +19,7 @@ from blueprints.core.authz import admin_required, require, safe_next
 from blueprints.core.db import commit_keeping_state, stop_writing, writes_late
 from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db
-from blueprints.core.forms import EmptyForm, check_csrf
+from blueprints.core.forms import TokenForm, check_csrf
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.pagecache import anonymous_page_cache
 from blueprints.core.paging import last_page, page_arg
@@ -312,7 +312,7 @@ def mine():
         page=page,
         has_more=len(past) > PAST_PAGE,
         feed_url=url_for("events.user_feed", token=current_user.feed_token, _external=True),
-        form=EmptyForm(),
+        form=TokenForm(),
         **_labels(),
     )
 
@@ -344,7 +344,7 @@ def _event_page(event: Event, status: int = 200, block: str | None = None, regis
         "place": place_text(event) if whole else "",
         "venue_url": _venue_url(event) if whole else None,
         "can_manage": can_manage_event(current_user, event) if whole else False,
-        "form": EmptyForm(),
+        "form": TokenForm(),
         "reg_error": None,
         **_labels(),
         **extra,
@@ -633,7 +633,7 @@ def _roster_page(event: Event, status: int = 200, block: str | None = None, capa
         has_more=len(rows) > ROSTER_PAGE,
         counts=counts,
         capacity_form=capacity_form or CapacityForm(data={"capacity": event.capacity}),
-        form=EmptyForm(),
+        form=TokenForm(),
         **_labels(),
     )
 
@@ -725,7 +725,7 @@ def _categories_page(status: int = 200, form=None, block: str | None = None):
         status=status,
         items=categories(include_inactive=True),
         form=form or CategoryForm(prefix="new"),
-        toggle_form=EmptyForm(),
+        toggle_form=TokenForm(),
         locale=_locale(),
     )
 

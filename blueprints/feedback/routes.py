@@ -16,7 +16,7 @@ from werkzeug.routing import BuildError
 from blueprints.core.authz import require, safe_next
 from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db, limiter
-from blueprints.core.forms import EmptyForm
+from blueprints.core.forms import EmptyForm, TokenForm
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.timeutil import local_today, utcnow
 from blueprints.core.translate import gettext as _
@@ -285,7 +285,7 @@ def event_feedback(event_id: int):
         page=page,
         has_more=has_more,
         moderator=moderator,
-        form=EmptyForm(),
+        form=TokenForm(),
         deadline=rating_deadline(event),
         now=utcnow(),
     )
@@ -320,7 +320,7 @@ def _comment_row(feedback: Feedback, author: str | None):
             item=feedback,
             author=author,
             moderator=True,
-            form=EmptyForm(),
+            form=TokenForm(),
         )
     return redirect(url_for("feedback.event_feedback", event_id=feedback.event_id), 303)
 
@@ -397,7 +397,7 @@ def _checklist_page(org: Org, form: ChecklistItemForm | None = None, status: int
         items=items,
         children=children,
         form=form or ChecklistItemForm(),
-        button=EmptyForm(),
+        button=TokenForm(),
     )
 
 

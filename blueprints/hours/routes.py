@@ -19,7 +19,7 @@ from blueprints.auth.models import User
 from blueprints.core.authz import require
 from blueprints.core.exports import send_csv
 from blueprints.core.extensions import db
-from blueprints.core.forms import EmptyForm
+from blueprints.core.forms import EmptyForm, TokenForm
 from blueprints.core.htmx import flash_only, is_htmx, render_page
 from blueprints.core.paging import page_arg
 from blueprints.core.timeutil import local_today, to_local, utcnow
@@ -249,7 +249,7 @@ def scan(token: str):
     if not current_user.is_authenticated:
         flash(_("Log in to check in; you will come straight back."), "info")
         return redirect(url_for("auth.login", next=url_for("hours.scan", token=token)), 303)
-    return render_page("hours/scan.html", event=event, action=action, token=token, form=EmptyForm())
+    return render_page("hours/scan.html", event=event, action=action, token=token, form=TokenForm())
 
 
 @bp.post("/scan/<token>")
@@ -357,7 +357,7 @@ def _roster_context(event: Event, page: int, editing: Registration | None = None
         "page": page,
         "has_more": len(rows) > PAGE,
         "counts": attendance_counts(event),
-        "form": EmptyForm(),
+        "form": TokenForm(),
         "editing": None,
         **_labels(),
     }
@@ -411,7 +411,7 @@ def _row_response(event: Event, registration: Registration, status: int = 200, t
             event=event,
             reg=registration,
             page=_page(),
-            form=EmptyForm(),
+            form=TokenForm(),
             editing=registration.id if times_form is not None else None,
             tf=times_form,
             **_labels(),
@@ -495,7 +495,7 @@ def mark_all(event_id: int):
 
 
 def _hours_context(event: Event, **extra) -> dict:
-    context = {"event": event, "form": EmptyForm(), **_labels()}
+    context = {"event": event, "form": TokenForm(), **_labels()}
     settings = effective_settings(event.org)
     context["settings"] = settings
     context["rounding_label"] = ROUNDING_LABELS.get(settings.rounding_rule, settings.rounding_rule)

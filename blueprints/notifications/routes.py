@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 
 from blueprints.core.authz import safe_next
 from blueprints.core.extensions import db
-from blueprints.core.forms import EmptyForm
+from blueprints.core.forms import EmptyForm, TokenForm
 from blueprints.core.htmx import render_page
 from blueprints.core.timeutil import utcnow
 from blueprints.core.translate import gettext as _
@@ -41,7 +41,7 @@ def index():
         items=items,
         page=page,
         has_more=len(rows) > PAGE,
-        form=EmptyForm(),
+        form=TokenForm(),
     )
 
 

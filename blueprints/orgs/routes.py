@@ -10,7 +10,7 @@ from blueprints.auth.models import User
 from blueprints.auth.services import user_by_phone
 from blueprints.core.authz import require
 from blueprints.core.extensions import db
-from blueprints.core.forms import EmptyForm
+from blueprints.core.forms import EmptyForm, TokenForm
 from blueprints.core.htmx import render_page
 from blueprints.core.models import AuditLog
 from blueprints.core.translate import gettext as _
@@ -121,7 +121,7 @@ def _org_page(org: Org, status: int = 200, **forms):
         "issuer_labels": ISSUER_LABELS,
         "child_form": forms.get("child_form") or OrgForm(prefix="child"),
         "grant_form": forms.get("grant_form") or GrantForm(prefix="grant"),
-        "revoke_form": EmptyForm(),
+        "revoke_form": TokenForm(),
         "can_edit_self": current_user.is_admin or _strictly_inside_scope(org),
     }
     return render_page("orgs/show.html", forms.get("block"), status=status, **context)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from blueprints.auth.services import user_by_phone
 from blueprints.core.authz import require
 from blueprints.core.extensions import db
-from blueprints.core.forms import EmptyForm, check_csrf
+from blueprints.core.forms import TokenForm, check_csrf
 from blueprints.core.htmx import is_htmx, render_page
 from blueprints.core.paging import page_arg
 from blueprints.core.translate import gettext as _
@@ -197,7 +197,7 @@ def _team_page(team: Team, status: int = 200, block: str | None = None, member_c
         "member_count": member_counts([team.id])[team.id] if member_count is None else member_count,
         "membership": membership,
         "can_manage": can_manage_team(current_user, team),
-        "form": EmptyForm(),
+        "form": TokenForm(),
         **_labels(),
         **extra,
     }
@@ -307,7 +307,7 @@ def _roster_context(team: Team, leader_form: LeaderForm | None = None) -> dict:
         "requests_more": len(pending) > REQUESTS_PAGE,
         "can_manage": manage,
         "leader_form": leader_form or LeaderForm(prefix="leader"),
-        "form": EmptyForm(),
+        "form": TokenForm(),
         **_labels(),
     }
 

@@ -15,7 +15,7 @@ from blueprints.auth.services import user_by_phone
 from blueprints.core.authz import require, safe_next
 from blueprints.core.db import set_write_intent
 from blueprints.core.extensions import db
-from blueprints.core.forms import EmptyForm
+from blueprints.core.forms import EmptyForm, TokenForm
 from blueprints.core.htmx import is_htmx
 from blueprints.core.htmx import render_page as _render_page
 from blueprints.core.pagecache import anonymous_page_cache
@@ -445,7 +445,7 @@ def _booking_page(b: Booking, may_decide: bool, reject_form: RejectForm | None =
         b=b,
         may_decide=may_decide,
         clash=clash,
-        form=EmptyForm(),
+        form=TokenForm(),
         reject_form=reject_form or RejectForm(),
         now=utcnow(),
         **_common(),
@@ -561,7 +561,7 @@ def cancel(booking_id: int):
         flash(_("Cancelled: %(venue)s, %(when)s.", venue=b.venue.name, when=_when(b)), "success")
     if is_htmx():
         return render_page(
-            "venues/my_bookings.html", "row", status=status, b=b, form=EmptyForm(), now=utcnow(), **_common()
+            "venues/my_bookings.html", "row", status=status, b=b, form=TokenForm(), now=utcnow(), **_common()
         )
     return _done(_back(url_for("venues.my_bookings")))
 
@@ -620,7 +620,7 @@ def my_bookings():
         has_more=len(rows) > MY_PAGE,
         page=page,
         show_past=show_past,
-        form=EmptyForm(),
+        form=TokenForm(),
         now=now,
         feed_url=url_for("venues.user_feed", token=current_user.feed_token, _external=True),
         **_common(),
@@ -739,7 +739,7 @@ def _manage_page(venue: Venue, status: int = 200, block: str | None = None, **fo
         closure_form=forms.get("closure_form") or ClosureForm(prefix="closure"),
         manager_form=forms.get("manager_form") or ManagerForm(prefix="manager"),
         closures=closures,
-        form=EmptyForm(),
+        form=TokenForm(),
         can_administer=can_administer_venue(current_user, venue),
         **_common(),
     )
