@@ -47,9 +47,12 @@ class FlaskForm(flask_wtf.FlaskForm):
     class Meta(flask_wtf.FlaskForm.Meta):
         def render_field(self, field, render_kw):  # noqa: ANN001
             if isinstance(field, CSRFTokenField) and not render_kw and not field.render_kw:
-                name, token = escape(field.name), escape(field.current_token)
-                return Markup(f'<input type="hidden" name="{name}" value="{token}">')  # noqa: S704 - both escaped
+                return _hidden_input(field.name, field.current_token)
             return super().render_field(field, render_kw)
+
+
+def _hidden_input(name: str, value: str) -> Markup:
+    return Markup(f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">')  # noqa: S704 - escaped
 
 
 class EmptyForm(FlaskForm):
@@ -68,8 +71,7 @@ class TokenForm:
         config = current_app.config
         if not config.get("WTF_CSRF_ENABLED", True):  # as EmptyForm: no field, nothing rendered
             return Markup("")
-        name, token = escape(config.get("WTF_CSRF_FIELD_NAME", "csrf_token")), escape(generate_csrf())
-        return Markup(f'<input type="hidden" name="{name}" value="{token}">')  # noqa: S704 - both escaped
+        return _hidden_input(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), generate_csrf())
 
 
 def check_csrf() -> None:

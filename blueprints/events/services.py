@@ -604,7 +604,7 @@ def locked_event(event_id: int, volunteer=None) -> Event | None:  # noqa: ANN001
     locked_volunteers = db.session.info.setdefault(_LOCKED_VOLUNTEERS, set())
     if volunteer is not None and volunteer.id in locked_volunteers:
         volunteer = None
-    if volunteer is not None and db.session.get_bind().dialect.name != "postgresql":
+    if volunteer is not None and not _postgresql():
         lock_volunteer(volunteer)
         volunteer = None
     if volunteer is None:
@@ -647,7 +647,7 @@ def lock_volunteer(user) -> None:
     locked = db.session.info.setdefault(_LOCKED_VOLUNTEERS, set())
     if user.id in locked:
         return
-    if db.session.get_bind().dialect.name == "postgresql":
+    if _postgresql():
         db.session.execute(sa.select(User.id).where(User.id == user.id).with_for_update(key_share=True))
     locked.add(user.id)
 
@@ -794,7 +794,7 @@ def _undo_on_error():  # noqa: ANN202 - a context manager
     and nothing of it can be committed any more (COMMIT becomes ROLLBACK), so a savepoint's two round trips
     (SAVEPOINT, RELEASE: ~0.3 ms inside the event's lock) buy nothing; the caller rolls back, as it does for
     every RegistrationError (the register view; a walk-in runs in a savepoint of its own)."""
-    if db.session.get_bind().dialect.name == "postgresql":
+    if _postgresql():
         return contextlib.nullcontext()
     return db.session.begin_nested()
 
